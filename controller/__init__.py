@@ -1,0 +1,1 @@
+"""OVCT controller: pure logic modules plus a thin os-ken shim (app.py)."""

@@ -1,0 +1,73 @@
+"""Launch the OVCT controller: ``python -m controller [options]``.
+
+os-ken 4.x has no ``osken-manager``; we parse our own options, hand os-ken
+its configuration and run the apps (os-ken's LLDP topology discovery plus
+our shim) with ``AppManager.run_apps``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m controller",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1",
+                   help="OpenFlow listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=6653, help="OpenFlow TCP port")
+    p.add_argument("--run-dir", default=".",
+                   help="where events.jsonl, stats.jsonl, state.json go")
+    p.add_argument("--stats-interval", type=float, default=5.0,
+                   help="seconds between flow/port statistics polls")
+    p.add_argument("--log-file", help="log here instead of stderr")
+    p.add_argument("-v", "--verbose", action="store_true")
+    args = p.parse_args(argv)
+    if not 0 < args.port < 65536:
+        p.error("--port must be in 1..65535")
+    if not args.stats_interval > 0:
+        p.error("--stats-interval must be > 0")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.makedirs(args.run_dir, exist_ok=True)
+    logging.basicConfig(
+        filename=args.log_file, level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    # Importing these registers their options with os-ken's CONF.
+    from os_ken import cfg
+    from os_ken.base.app_manager import AppManager
+    import os_ken.controller.controller  # noqa: F401
+    import os_ken.topology.switches  # noqa: F401
+
+    from controller import app
+    from controller.settings import Settings
+
+    cfg.CONF(args=["--ofp-listen-host", args.host,
+                   "--ofp-tcp-listen-port", str(args.port),
+                   "--observe-links"], project="os_ken")
+    app.SETTINGS = Settings(run_dir=args.run_dir, stats_interval=args.stats_interval)
+
+    def _stop(signum, _frame):
+        # os-ken's native hub runs non-daemon threads that cannot be killed,
+        # so exit the process directly.  Everything we write is line-buffered
+        # or replaced atomically, so nothing is lost.
+        logging.getLogger("ovct").info("signal %d: exiting", signum)
+        logging.shutdown()
+        os._exit(0)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    logging.getLogger("ovct").info("controller on %s:%d, run dir %s",
+                                   args.host, args.port, args.run_dir)
+    AppManager.run_apps(["os_ken.topology.switches", "controller.app"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""The os-ken shim: turns OpenFlow/topology events into plain calls on the
+pure :class:`controller.routing.Router` and :class:`controller.stats.
+StatsAccumulator`, and their plain messages into OpenFlow 1.3.  No logic
+lives here.  Launched by ``python -m controller`` (see __main__).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from os_ken.base import app_manager
+from os_ken.controller import ofp_event
+from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from os_ken.lib import hub
+from os_ken.ofproto import ofproto_v1_3
+from os_ken.topology import event as topo_event
+
+from controller import flows as F
+from controller import packets
+from controller.record import EventLog, write_json_atomic
+from controller.routing import Router
+from controller.settings import Settings
+from controller.stats import FlowSample, StatsAccumulator
+
+LOG = logging.getLogger("ovct.app")
+
+#: set by controller.__main__ before os-ken instantiates the app
+SETTINGS: Settings | None = None
+
+_COMMANDS = {F.ADD: "OFPFC_ADD", F.MODIFY: "OFPFC_MODIFY", F.DELETE: "OFPFC_DELETE"}
+
+
+class OvctApp(app_manager.OSKenApp):
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.settings = SETTINGS or Settings()
+        s = self.settings
+        os.makedirs(s.run_dir, exist_ok=True)
+        self.event_log = EventLog(os.path.join(s.run_dir, "events.jsonl"))
+        self.stats_log = EventLog(os.path.join(s.run_dir, "stats.jsonl"))
+        self.state_path = os.path.join(s.run_dir, "state.json")
+        self.router = Router(plan=F.ClassPlan.from_classes(s.classes),
+                             events=self._event)
+        self.stats = StatsAccumulator()
+        self.datapaths: dict = {}
+        self._partial: dict[tuple[int, str], list] = {}
+        self._lock = threading.RLock()
+        self._dirty = threading.Event()
+        self._dirty.set()
+        self.threads.append(hub.spawn(self._poll_loop))
+        self.threads.append(hub.spawn(self._state_loop))
+        self._event("controller_start", {"pid": os.getpid(),
+                                          "stats_interval": s.stats_interval})
+
+    # -- plumbing -------------------------------------------------------------
+    def _event(self, kind: str, payload: dict) -> None:
+        self.event_log(kind, payload)
+        self._dirty.set()
+
+    def _send(self, msgs: list[F.Message]) -> None:
+        for m in msgs:
+            dp = self.datapaths.get(m.dpid)
+            if dp is None:
+                continue
+            ofp, parser = dp.ofproto, dp.ofproto_parser
+            if isinstance(m, F.FlowMod):
+                out = ofp.OFPP_CONTROLLER if m.out_port == F.CONTROLLER else m.out_port
+                actions = [] if out is None else [
+                    parser.OFPActionOutput(out, ofp.OFPCML_NO_BUFFER)]
+                dp.send_msg(parser.OFPFlowMod(
+                    dp, cookie=m.cookie, cookie_mask=m.cookie_mask,
+                    table_id=m.table_id, command=getattr(ofp, _COMMANDS[m.command]),
+                    priority=m.priority,
+                    flags=ofp.OFPFF_SEND_FLOW_REM if m.notify_removed else 0,
+                    out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
+                    match=parser.OFPMatch(**dict(m.match)),
+                    instructions=[parser.OFPInstructionActions(
+                        ofp.OFPIT_APPLY_ACTIONS, actions)]))
+            elif isinstance(m, (F.PacketOut, F.ArpReply)):
+                if isinstance(m, F.ArpReply):
+                    data = packets.arp_reply(m.src_mac, m.src_ip, m.dst_mac, m.dst_ip)
+                    ports = (m.port,)
+                else:
+                    data, ports = m.data, m.ports
+                dp.send_msg(parser.OFPPacketOut(
+                    dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+                    actions=[parser.OFPActionOutput(p) for p in ports], data=data))
+            elif isinstance(m, F.Barrier):
+                dp.send_msg(parser.OFPBarrierRequest(dp))
+
+    def _call(self, fn, *args) -> None:
+        with self._lock:
+            msgs = fn(*args)
+        self._send(msgs)
+
+    # -- topology -----------------------------------------------------------------
+    @set_ev_cls(topo_event.EventSwitchEnter)
+    def _switch_enter(self, ev):
+        dp = ev.switch.dp
+        self.datapaths[dp.id] = dp
+        ports = {p.port_no for p in ev.switch.ports}
+        self._call(self.router.switch_enter, dp.id, ports, time.monotonic())
+
+    @set_ev_cls(topo_event.EventSwitchLeave)
+    def _switch_leave(self, ev):
+        dpid = ev.switch.dp.id
+        self.datapaths.pop(dpid, None)
+        with self._lock:
+            self.stats.forget_switch(dpid)
+        self._call(self.router.switch_leave, dpid, time.monotonic())
+
+    @set_ev_cls(topo_event.EventPortAdd)
+    def _port_add(self, ev):
+        self._call(self.router.port_add, ev.port.dpid, ev.port.port_no)
+
+    @set_ev_cls(topo_event.EventPortDelete)
+    def _port_delete(self, ev):
+        self._call(self.router.port_delete, ev.port.dpid, ev.port.port_no)
+
+    @set_ev_cls(topo_event.EventLinkAdd)
+    def _link_add(self, ev):
+        s, d = ev.link.src, ev.link.dst
+        self._call(self.router.link_add, (s.dpid, s.port_no), (d.dpid, d.port_no))
+
+    @set_ev_cls(topo_event.EventLinkDelete)
+    def _link_delete(self, ev):
+        s = ev.link.src
+        self._call(self.router.link_delete, (s.dpid, s.port_no))
+
+    # -- packets ----------------------------------------------------------------------
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _packet_in(self, ev):
+        msg = ev.msg
+        in_port = msg.match.get("in_port")
+        if in_port is None:
+            return
+        self._call(self.router.packet_in, msg.datapath.id, in_port,
+                   packets.decode(msg.data), msg.data, time.monotonic())
+
+    # -- statistics ---------------------------------------------------------------
+    def _poll_loop(self):
+        while True:
+            hub.sleep(self.settings.stats_interval)
+            for dp in list(self.datapaths.values()):
+                ofp, parser = dp.ofproto, dp.ofproto_parser
+                dp.send_msg(parser.OFPFlowStatsRequest(
+                    dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0,
+                    parser.OFPMatch()))
+                dp.send_msg(parser.OFPPortStatsRequest(dp, 0, ofp.OFPP_ANY))
+
+    def _parts(self, ev, kind: str):
+        """Collect a multipart reply; returns the bodies once it is complete."""
+        msg = ev.msg
+        key = (msg.datapath.id, kind)
+        self._partial.setdefault(key, []).extend(msg.body)
+        if msg.flags & msg.datapath.ofproto.OFPMPF_REPLY_MORE:
+            return None
+        return self._partial.pop(key)
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    def _flow_stats(self, ev):
+        body = self._parts(ev, "flow")
+        if body is None:
+            return
+        dpid = ev.msg.datapath.id
+        samples = [FlowSample(f.table_id, f.priority, str(f.match), f.cookie,
+                              f.packet_count, f.byte_count) for f in body]
+        with self._lock:
+            self.stats.update(dpid, samples)
+            totals = self.stats.totals()
+            poll = self.stats.polls[dpid]
+        by_class: dict[str, list[int]] = {}
+        by_dst: dict[str, dict[str, list[int]]] = {}
+        for (d, cls, dst), (pk, by) in totals.items():
+            if d != dpid:
+                continue
+            c = by_class.setdefault(cls, [0, 0])
+            c[0] += pk
+            c[1] += by
+            if dst != "-":
+                by_dst.setdefault(dst, {})[cls] = [pk, by]
+        self.stats_log("flow_stats", {"dpid": dpid, "poll": poll,
+                                      "by_class": by_class, "by_dst": by_dst})
+        self._dirty.set()
+
+    @set_ev_cls(ofp_event.EventOFPPortStatsReply, MAIN_DISPATCHER)
+    def _port_stats(self, ev):
+        body = self._parts(ev, "port")
+        if body is None:
+            return
+        ports = {str(p.port_no): [p.rx_packets, p.tx_packets, p.rx_bytes, p.tx_bytes]
+                 for p in body}
+        self.stats_log("port_stats", {"dpid": ev.msg.datapath.id, "ports": ports})
+
+    @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
+    def _flow_removed(self, ev):
+        m = ev.msg
+        with self._lock:
+            self.stats.removed(m.datapath.id, FlowSample(
+                m.table_id, m.priority, str(m.match), m.cookie,
+                m.packet_count, m.byte_count))
+
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def _features(self, ev):
+        LOG.info("switch %016x connected", ev.msg.datapath.id)
+
+    # -- state file ------------------------------------------------------------
+    def _state_loop(self):
+        while True:
+            self._dirty.wait()
+            self._dirty.clear()
+            with self._lock:
+                state = self.router.snapshot()
+                state["polls"] = {str(k): v for k, v in self.stats.polls.items()}
+                state["totals"] = [[d, c, t, pk, by] for (d, c, t), (pk, by)
+                                   in sorted(self.stats.totals().items())]
+            state["time"] = time.time()
+            state["pid"] = os.getpid()
+            write_json_atomic(self.state_path, state)
+            hub.sleep(0.1)

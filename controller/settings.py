@@ -1,0 +1,17 @@
+"""Controller settings (pure; filled from the command line by __main__)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from controller.classes import DEFAULT_CLASSES, TrafficClass
+
+
+@dataclass(frozen=True)
+class Settings:
+    run_dir: str = "."
+    stats_interval: float = 5.0           # seconds between statistics polls
+    classes: tuple[TrafficClass, ...] = field(default=DEFAULT_CLASSES)
+
+    def __post_init__(self):
+        if not self.stats_interval > 0:
+            raise ValueError("stats_interval must be > 0")

@@ -1,0 +1,123 @@
+"""Cumulative packets/bytes relayed per switch, traffic class and
+destination, from periodic flow-stats polls and flow-removed messages.
+
+Switch counters belong to flow entries, which come and go (a VM's flows are
+deleted and re-added when it moves).  The accumulator keeps what vanished
+flows had counted so totals never go backwards.  Pure: no os-ken.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from controller import classes as C
+
+FORWARDING = (C.OTHER, C.VNC, C.MIGRATION)
+
+
+@dataclass(frozen=True)
+class FlowSample:
+    """One flow entry's counters as a switch reported them."""
+    table_id: int
+    priority: int
+    match: str        # any stable text form of the match
+    cookie: int
+    packets: int
+    bytes: int
+
+    @property
+    def key(self) -> tuple:
+        return (self.table_id, self.priority, self.match, self.cookie)
+
+
+Totals = dict[tuple[int, str, str], list[int]]   # (dpid, class, dst) -> [pk, by]
+
+
+@dataclass
+class StatsAccumulator:
+    # live flows: dpid -> flow key -> (packets, bytes) at the last poll
+    _live: dict[int, dict[tuple, tuple[int, int]]] = field(default_factory=dict)
+    # counts of flows that are gone, per (dpid, class, dst)
+    _retired: Totals = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    # flows that vanished from a poll: their last counts, in case their
+    # flow-removed message (with the final counts) arrives afterwards
+    _vanished: dict[tuple[int, tuple], tuple[int, int]] = field(default_factory=dict)
+    polls: dict[int, int] = field(default_factory=dict)
+
+    @staticmethod
+    def _bucket(dpid: int, cookie: int) -> tuple[int, str, str]:
+        info = C.parse_cookie(cookie)
+        cls = info.cls if info.ours and info.cls else "foreign"
+        return (dpid, cls, info.dst or "-")
+
+    def _retire(self, dpid: int, key: tuple, counts: tuple[int, int]) -> None:
+        b = self._retired[self._bucket(dpid, key[3])]
+        b[0] += counts[0]
+        b[1] += counts[1]
+
+    def update(self, dpid: int, samples: list[FlowSample]) -> None:
+        """Apply one complete flow-stats reply from a switch."""
+        old = self._live.get(dpid, {})
+        new: dict[tuple, tuple[int, int]] = {}
+        for s in samples:
+            prev = old.get(s.key)
+            if prev is not None and (s.packets < prev[0] or s.bytes < prev[1]):
+                # the entry was replaced and its counters reset
+                self._retire(dpid, s.key, prev)
+            new[s.key] = (s.packets, s.bytes)
+        for key, counts in old.items():
+            if key not in new:
+                self._retire(dpid, key, counts)
+                self._vanished[(dpid, key)] = counts
+        self._live[dpid] = new
+        self.polls[dpid] = self.polls.get(dpid, 0) + 1
+
+    def removed(self, dpid: int, sample: FlowSample) -> None:
+        """A flow-removed message: final counters of a deleted entry."""
+        live = self._live.get(dpid, {})
+        final = (sample.packets, sample.bytes)
+        if sample.key in live:
+            del live[sample.key]
+            self._retire(dpid, sample.key, final)
+        else:
+            seen = self._vanished.pop((dpid, sample.key), (0, 0))
+            extra = (max(0, final[0] - seen[0]), max(0, final[1] - seen[1]))
+            self._retire(dpid, sample.key, extra)
+
+    def forget_switch(self, dpid: int) -> None:
+        """A switch disconnected: keep what its flows counted until now."""
+        for key, counts in self._live.pop(dpid, {}).items():
+            self._retire(dpid, key, counts)
+
+    def totals(self) -> Totals:
+        out: Totals = defaultdict(lambda: [0, 0])
+        for bucket, (pk, by) in self._retired.items():
+            out[bucket][0] += pk
+            out[bucket][1] += by
+        for dpid, flows in self._live.items():
+            for key, (pk, by) in flows.items():
+                b = out[self._bucket(dpid, key[3])]
+                b[0] += pk
+                b[1] += by
+        return dict(out)
+
+    def by_switch_class(self, dpid: int | None = None) -> dict[tuple[int, str], list[int]]:
+        out: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+        for (d, cls, _dst), (pk, by) in self.totals().items():
+            if dpid is None or d == dpid:
+                out[(d, cls)][0] += pk
+                out[(d, cls)][1] += by
+        return dict(out)
+
+
+def relayed(totals: Totals, dpid: int | None = None, cls: str | None = None,
+            dst: str | None = None) -> tuple[int, int]:
+    """Sum packets/bytes relayed (forwarding classes only) matching filters."""
+    pk = by = 0
+    for (d, c, t), (p, b) in totals.items():
+        if c not in FORWARDING:
+            continue
+        if (dpid is None or d == dpid) and (cls is None or c == cls) and (dst is None or t == dst):
+            pk += p
+            by += b
+    return pk, by

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# One idempotent set-up step for the OVCT testbed (Debian 12, as root):
+#   1. installs the Debian packages the stack needs (only those missing),
+#   2. creates .venv (from Debian's /usr/bin/python3, with system site
+#      packages so Debian's mininet is importable) and installs the project
+#      into it when setup.py changed,
+#   3. starts Open vSwitch when it is not running.
+# Re-running it on a ready machine takes about a second.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${OVCT_VENV:-$ROOT/.venv}"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (try: sudo $0)"
+
+# --- 1. Debian packages ----------------------------------------------------
+# Keep this list in sync with testbed/preflight.py (which tells a user what
+# is missing); tests/unit/test_preflight.py checks that they agree.
+DEB_PACKAGES=(
+  openvswitch-switch mininet
+  iproute2 iputils-ping iputils-arping iperf3 ethtool tcpdump procps
+  util-linux python3 python3-venv python3-pip
+)
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# --- 2. venv ---------------------------------------------------------------
+# Debian's mininet is installed for /usr/bin/python3 only, so the venv must
+# be built from that interpreter and see its site-packages.
+stamp="$VENV/.ovct-installed"
+want="$(cat "$ROOT/setup.py" | sha256sum | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating venv $VENV"
+  /usr/bin/python3 -m venv --system-site-packages "$VENV"
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing the project into $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[test]"
+  echo "$want" > "$stamp"
+fi
+"$VENV/bin/python" -c 'import mininet.net, os_ken, networkx' \
+  || die "the venv cannot import mininet/os_ken/networkx"
+
+# --- 3. Open vSwitch ---------------------------------------------------------
+if ! ovs-vsctl --timeout=5 show >/dev/null 2>&1; then
+  log "starting Open vSwitch"
+  # ovs-ctl prints a harmless ulimit error in containers; the check below is
+  # what counts.
+  /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random >&2 || true
+  ovs-vsctl --timeout=10 show >/dev/null || die "Open vSwitch did not start"
+fi
+log "ready (venv: $VENV)"

@@ -1,0 +1,32 @@
+"""OVCT testbed: a live SDN emulation of the OVCT thin-client method.
+
+System packages (Open vSwitch, Mininet, QEMU, libvirt ...) are installed by
+``scripts/setup.sh``, never from here.  Mininet itself comes from Debian, so the
+venv is created with ``--system-site-packages`` (see scripts/setup.sh).
+"""
+from setuptools import find_packages, setup
+
+setup(
+    name="ovct-testbed",
+    version="0.1.0",
+    description="Reproduce and extend the OVCT thin-client/VM migration method "
+                "on Mininet + Open vSwitch + os-ken + libvirt",
+    python_requires=">=3.10",
+    packages=find_packages(include=["testbed", "testbed.*",
+                                    "controller", "controller.*"]),
+    install_requires=[
+        "os-ken>=4.2,<5",
+        "networkx>=3.0",
+        "pandas>=2.0",
+        "matplotlib>=3.7",
+        "pydantic>=2.5,<3",
+        "PyYAML>=6.0",
+        "pingparsing>=1.4",
+    ],
+    extras_require={
+        "test": ["pytest>=7.4"],
+    },
+    entry_points={
+        "console_scripts": ["ovct = testbed.cli:main"],
+    },
+)

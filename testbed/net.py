@@ -1,0 +1,324 @@
+"""Bring up an emulated network with our controller, and take it down again.
+
+    with Testbed(paper_topology()) as tb:
+        print(tb.ping("tcl1", "pm2", count=20).rtt_median_ms)
+
+On entry: preflight (root, dependencies), Open vSwitch started if needed,
+the controller started as its own process (listening on 127.0.0.1 only),
+the Mininet network built with OVS (OpenFlow 1.3, fail-mode secure,
+userspace datapath unless the kernel module is loaded), checksum offload
+and IPv6 turned off on host interfaces; then we wait -- with deadlines, no
+fixed sleeps -- until every switch is connected, every link discovered and
+every host learnt.  On exit, even after an error or Ctrl-C: flows and state
+are saved for a post-mortem if something failed, and exactly what we
+started is stopped, by PID; Mininet removes its namespaces, links and bridges.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from functools import partial
+
+from testbed import ROOT, ovs, preflight
+from testbed import ping as pingmod
+from testbed.topology import Topology
+from testbed.wait import WaitTimeout, wait_until
+
+LOG = logging.getLogger("ovct.testbed")
+
+
+class TestbedError(RuntimeError):
+    pass
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def default_run_dir(prefix: str = "net") -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return os.path.join(ROOT, "runs", f"{prefix}-{stamp}-{os.getpid()}")
+
+
+class Testbed:
+    __test__ = False  # not a pytest class
+
+    def __init__(self, topology: Topology, run_dir: str | None = None,
+                 stats_interval: float = 5.0, link_bw: float | None = None,
+                 link_delay: str | None = None, timeout: float = 60.0,
+                 python: str = sys.executable):
+        self.topology = topology.validate()
+        self.run_dir = os.path.abspath(run_dir or default_run_dir(topology.name))
+        self.stats_interval = stats_interval
+        self.link_bw = link_bw
+        self.link_delay = link_delay
+        self.timeout = timeout
+        self.python = python
+        self.net = None
+        self.controller: subprocess.Popen | None = None
+        self.controller_port: int | None = None
+        self.datapath: str | None = None
+        self._host_pids: list[int] = []
+        self._intfs: list[str] = []
+
+    # -- life cycle -------------------------------------------------------------
+    def __enter__(self) -> "Testbed":
+        try:
+            self.start()
+        except BaseException:
+            self._post_mortem()
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._post_mortem()
+        self.stop()
+
+    def start(self) -> None:
+        preflight.check()
+        if self.link_delay and not ovs.netem_available():
+            raise TestbedError(
+                f"link delay {self.link_delay!r} needs the sch_netem qdisc, which "
+                "this kernel does not have (tc qdisc ... netem fails); run without "
+                "a link delay, or on a kernel with netem")
+        ovs.ensure_running()
+        clash = sorted(set(ovs.list_bridges()) & {s.name for s in self.topology.switches})
+        if clash:
+            raise TestbedError(f"OVS bridges {clash} already exist (another run, or "
+                               "something of yours?); not touching them")
+        self.datapath = ovs.choose_datapath(ovs.kernel_datapath_available())
+        os.makedirs(self.run_dir, exist_ok=True)
+        self._write_meta()
+        self._start_controller()
+        self._start_network()
+        self.wait_ready()
+
+    def _write_meta(self) -> None:
+        meta = {"topology": self.topology.name, "datapath": self.datapath,
+                "stats_interval": self.stats_interval, "link_bw": self.link_bw,
+                "link_delay": self.link_delay, "started": time.time()}
+        with open(os.path.join(self.run_dir, "testbed.json"), "w") as fh:
+            json.dump(meta, fh, indent=1)
+
+    def _start_controller(self) -> None:
+        self.controller_port = free_tcp_port()
+        log = open(os.path.join(self.run_dir, "controller.out"), "ab")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+        self.controller = subprocess.Popen(
+            [self.python, "-m", "controller", "--host", "127.0.0.1",
+             "--port", str(self.controller_port), "--run-dir", self.run_dir,
+             "--stats-interval", str(self.stats_interval),
+             "--log-file", os.path.join(self.run_dir, "controller.log")],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True)   # Ctrl-C goes to us; we stop it by PID
+        log.close()
+
+        def listening() -> bool:
+            if self.controller.poll() is not None:
+                raise TestbedError("controller exited with code "
+                                   f"{self.controller.returncode}; see "
+                                   f"{self.run_dir}/controller.out")
+            with socket.socket() as s:
+                s.settimeout(0.5)
+                return s.connect_ex(("127.0.0.1", self.controller_port)) == 0
+        wait_until(listening, 30, "the controller to listen")
+
+    def _start_network(self) -> None:
+        from mininet.link import Link, TCLink
+        from mininet.log import setLogLevel
+        from mininet.net import Mininet
+        from mininet.node import OVSSwitch, RemoteController
+
+        from testbed.mn_topos import DataTopo
+
+        setLogLevel(os.environ.get("OVCT_MININET_LOG", "warning"))
+        link_opts = {}
+        if self.link_bw:
+            link_opts["bw"] = self.link_bw
+        if self.link_delay:
+            link_opts["delay"] = self.link_delay
+        self.net = Mininet(
+            topo=DataTopo(self.topology, link_opts=link_opts),
+            switch=partial(OVSSwitch, protocols="OpenFlow13", failMode="secure",
+                           datapath=self.datapath),
+            controller=None, link=TCLink if link_opts else Link,
+            autoSetMacs=False, autoStaticArp=False, build=False,
+            waitConnected=False)
+        self.net.addController(RemoteController(
+            "c0", ip="127.0.0.1", port=self.controller_port))
+        self.net.build()
+        self._host_pids = [h.pid for h in self.net.hosts]
+        self._intfs = [i.name for n in (*self.net.hosts, *self.net.switches)
+                       for i in n.intfList() if i.name != "lo"]
+        self.net.start()
+        for h in self.net.hosts:
+            intf = h.defaultIntf().name
+            self._must(h, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
+            self._must(h, ["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
+            # userspace OVS does not fill in checksums: TCP hangs without this
+            self._must(h, ["ethtool", "-K", intf, "tx", "off", "rx", "off"])
+        for s in self.net.switches:
+            for i in s.intfList():
+                if i.name != "lo":
+                    # per-interface, in the root namespace: keeps IPv6 noise
+                    # off the switch ports (no global sysctl is touched)
+                    subprocess.run(["sysctl", "-qw",
+                                    f"net.ipv6.conf.{i.name}.disable_ipv6=1"],
+                                   capture_output=True)
+
+    @staticmethod
+    def _must(node, cmd: list[str]) -> str:
+        out, err, rc = node.pexec(cmd)
+        if rc != 0:
+            raise TestbedError(f"{node.name}: {' '.join(cmd)} failed ({rc}): {err.strip()}")
+        return out
+
+    def wait_ready(self) -> None:
+        topo = self.topology
+        dpids = {s.dpid for s in topo.switches}
+        n_links = 2 * len(topo.switch_links())
+        wait_until(lambda: set(self.state().get("switches", [])) >= dpids,
+                   self.timeout, "every switch to connect to the controller",
+                   describe=lambda: f"connected {self.state().get('switches')}")
+        wait_until(lambda: len(self.state().get("links", [])) >= n_links,
+                   self.timeout, f"LLDP to discover {n_links} directed links",
+                   describe=lambda: f"seen {self.state().get('links')}")
+        self.wait_hosts_learnt([h.name for h in topo.hosts])
+
+    def wait_hosts_learnt(self, names: list[str], timeout: float | None = None) -> None:
+        """Make each host announce itself (gratuitous ARP) until the
+        controller knows where it is; re-announce at most once a second."""
+        last: dict[str, float] = {}
+
+        def missing() -> list[str]:
+            known = self.state().get("hosts", {})
+            return [n for n in names if self.topology.host(n).ip not in known]
+
+        def done() -> bool:
+            gone = missing()
+            now = time.monotonic()
+            for n in gone:
+                if now - last.get(n, -1e9) >= 1.0:
+                    h = self.net[n]
+                    h.pexec(["arping", "-q", "-U", "-c", "1", "-I",
+                             h.defaultIntf().name, self.topology.host(n).ip])
+                    last[n] = now
+            return not gone
+        wait_until(done, timeout or self.timeout, "every host to be learnt",
+                   describe=lambda: f"missing {missing()}")
+
+    def stop(self) -> None:
+        """Stop what we started; safe to call twice."""
+        errors = []
+        if self.net is not None:
+            try:
+                self.net.stop()
+            except Exception as exc:  # keep going: the controller must stop too
+                errors.append(f"mininet stop: {exc}")
+            self.net = None
+        if self.controller is not None:
+            if self.controller.poll() is None:
+                self.controller.send_signal(signal.SIGTERM)
+                try:
+                    self.controller.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.controller.kill()
+                    self.controller.wait(5)
+            self.controller = None
+        if errors:
+            raise TestbedError("; ".join(errors))
+
+    def leftovers(self) -> list[str]:
+        """What of ours is still around (should be nothing after stop())."""
+        out = []
+        for pid in self._host_pids:
+            try:
+                os.kill(pid, 0)
+                out.append(f"host shell pid {pid}")
+            except ProcessLookupError:
+                pass
+        bridges = set(ovs.list_bridges())
+        out += [f"bridge {s.name}" for s in self.topology.switches if s.name in bridges]
+        existing = set(os.listdir("/sys/class/net"))
+        out += [f"interface {i}" for i in self._intfs if i in existing]
+        return out
+
+    # -- state and measurements -------------------------------------------------
+    def state(self) -> dict:
+        try:
+            with open(os.path.join(self.run_dir, "state.json")) as fh:
+                return json.load(fh)
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def totals(self) -> dict[tuple[int, str, str], tuple[int, int]]:
+        """Cumulative (packets, bytes) per (dpid, class, destination)."""
+        return {(d, c, t): (pk, by) for d, c, t, pk, by in self.state().get("totals", [])}
+
+    def polls(self) -> dict[int, int]:
+        return {int(k): v for k, v in self.state().get("polls", {}).items()}
+
+    def wait_fresh_stats(self, timeout: float | None = None) -> dict:
+        """Wait until every switch has answered a statistics poll that was
+        sent after this call (two completed polls later), and return the
+        totals then."""
+        start = self.polls()
+        dpids = [s.dpid for s in self.topology.switches]
+        wait_until(lambda: all(self.polls().get(d, 0) >= start.get(d, 0) + 2 for d in dpids),
+                   timeout or max(10.0, 4 * self.stats_interval),
+                   "fresh flow statistics from every switch")
+        return self.totals()
+
+    def host(self, name: str):
+        return self.net[name]
+
+    def ip(self, name_or_ip: str) -> str:
+        try:
+            return self.topology.host(name_or_ip).ip
+        except KeyError:
+            return name_or_ip
+
+    def ping(self, src: str, dst: str, count: int = 10, interval: float = 0.2,
+             wait: float = 1.0) -> pingmod.PingResult:
+        dst_ip = self.ip(dst)
+        out, err, _rc = self.host(src).pexec(pingmod.command(dst_ip, count, interval, wait))
+        return pingmod.parse(out + err, src=src, dst=dst)
+
+    def ping_all(self, count: int = 1) -> dict[tuple[str, str], pingmod.PingResult]:
+        res = {}
+        for a in self.topology.hosts:
+            for b in self.topology.hosts:
+                if a is not b:
+                    res[(a.name, b.name)] = self.ping(a.name, b.name, count=count,
+                                                      interval=0.05)
+        return res
+
+    # -- forensics --------------------------------------------------------------
+    def dump_flows(self, dest_dir: str | None = None) -> str:
+        dest = dest_dir or os.path.join(self.run_dir, "flows")
+        os.makedirs(dest, exist_ok=True)
+        for s in self.topology.switches:
+            with open(os.path.join(dest, f"{s.name}.txt"), "w") as fh:
+                fh.write(ovs.dump_flows(s.name))
+        return dest
+
+    def _post_mortem(self) -> None:
+        try:
+            if self.net is not None:
+                self.dump_flows(os.path.join(self.run_dir, "failure-flows"))
+        except Exception as exc:  # never mask the original error
+            LOG.warning("could not dump flows: %s", exc)
+
+
+__all__ = ["Testbed", "TestbedError", "WaitTimeout"]

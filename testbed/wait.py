@@ -1,0 +1,32 @@
+"""Wait on state with a deadline instead of sleeping."""
+from __future__ import annotations
+
+import time
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+
+class WaitTimeout(TimeoutError):
+    pass
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str,
+               interval: float = 0.1, clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep,
+               describe: Callable[[], str] | None = None) -> T:
+    """Call ``predicate`` until it returns something truthy, and return that.
+
+    Raises :class:`WaitTimeout` naming ``what`` (plus ``describe()``, the
+    state seen last) once ``timeout`` seconds have passed.  Exceptions from
+    the predicate propagate.
+    """
+    deadline = clock() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if clock() >= deadline:
+            detail = f": {describe()}" if describe else ""
+            raise WaitTimeout(f"timed out after {timeout:g} s waiting for {what}{detail}")
+        sleep(interval)
