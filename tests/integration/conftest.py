@@ -1,0 +1,70 @@
+"""Integration tier: real Mininet + OVS + our controller, as root.
+
+Without root these tests are skipped -- unless OVCT_REQUIRE_INTEGRATION=1
+(set by test.sh as root, and so in CI), where a skip would hide a failure.
+Each network's run directory (controller log, events, statistics, and flow
+dumps of failed tests) is kept under runs/pytest/.
+"""
+import os
+import time
+
+import pytest
+
+from testbed import ROOT, preflight
+from testbed.net import Testbed
+
+ARTIFACTS = os.path.join(ROOT, "runs", "pytest", time.strftime("%Y%m%d-%H%M%S"))
+
+
+def pytest_collection_modifyitems(config, items):
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.fspath).startswith(here):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _integration_prerequisites():
+    required = os.environ.get("OVCT_REQUIRE_INTEGRATION") == "1"
+    try:
+        preflight.check()
+    except preflight.PreflightError as exc:
+        if required:
+            pytest.fail(f"integration tests required but cannot run:\n{exc}", pytrace=False)
+        pytest.skip(f"integration tests need root and the stack: {exc}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        item.session.__dict__.setdefault("ovct_failed", []).append(item)
+        tb = getattr(item, "ovct_testbed", None) or item.funcargs.get("testbed_for_dump")
+        if tb is not None and tb.net is not None:
+            tb.dump_flows(os.path.join(tb.run_dir, "failure-flows", item.name))
+
+
+def run_dir(name: str) -> str:
+    return os.path.join(ARTIFACTS, name)
+
+
+@pytest.fixture
+def attach(request):
+    """attach(tb): dump tb's flows if the requesting test fails."""
+    def _attach(tb):
+        request.node.ovct_testbed = tb
+        return tb
+    return _attach
+
+
+def start(topology, name: str, **kw) -> Testbed:
+    tb = Testbed(topology, run_dir=run_dir(name), **kw)
+    tb.__enter__()
+    return tb
+
+
+def finish(tb: Testbed) -> None:
+    tb.stop()
+    left = tb.leftovers()
+    assert not left, f"left behind after stop: {left}"

@@ -1,0 +1,98 @@
+"""The report's network with our controller: reachability, TCP throughput
+through the userspace datapath, and per-switch relayed-packet statistics."""
+import json
+import subprocess
+
+import pytest
+
+from controller import classes as C
+from controller.stats import relayed
+from testbed import ovs
+from testbed.topology import paper_topology
+from testbed.wait import wait_until
+
+from tests.integration.conftest import finish, start
+
+TCL1, PM1, PM2 = "10.0.0.1", "10.0.0.11", "10.0.0.12"
+BURST = 200
+
+
+@pytest.fixture(scope="module")
+def net():
+    tb = start(paper_topology(), "paper", stats_interval=1.0)
+    yield tb
+    finish(tb)
+
+
+def test_every_pair_of_hosts_pings(net, attach):
+    attach(net)
+    res = net.ping_all(count=3)
+    bad = {pair: (r.transmitted, r.received) for pair, r in res.items()
+           if r.transmitted != 3 or r.received != 3}
+    assert not bad
+    assert len(res) == 12
+
+
+def test_controller_listens_on_loopback_only(net):
+    out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True).stdout
+    mine = [ln for ln in out.splitlines() if f"pid={net.controller.pid}," in ln]
+    assert mine, out
+    assert all(f"127.0.0.1:{net.controller_port}" in ln for ln in mine), mine
+
+
+def test_iperf3_tcp_between_tcl1_and_pm2(net, attach):
+    attach(net)
+    pm2, tcl1 = net.host("pm2"), net.host("tcl1")
+    server = pm2.popen(["iperf3", "-s", "-1", "-p", "5201"])
+    try:
+        wait_until(lambda: "LISTEN" in pm2.pexec(["ss", "-Hltn", "sport = :5201"])[0]
+                   or "5201" in pm2.pexec(["ss", "-Hltn", "sport = :5201"])[0],
+                   15, "iperf3 server to listen")
+        out, err, rc = tcl1.pexec(["iperf3", "-c", PM2, "-p", "5201", "-t", "3", "-J"])
+        assert rc == 0, err
+        bps = json.loads(out)["end"]["sum_received"]["bits_per_second"]
+        print(f"iperf3 tcl1->pm2: {bps / 1e6:.0f} Mbit/s")
+        assert bps > 100e6
+    finally:
+        if server.poll() is None:
+            server.terminate()
+        server.wait(10)
+
+
+def _delta(after, before, **kw):
+    return relayed(after, **kw)[0] - relayed(before, **kw)[0]
+
+
+def test_counted_burst_is_relayed_by_each_switch_on_the_path(net, attach):
+    attach(net)
+    before = net.wait_fresh_stats()
+    r = net.ping("tcl1", "pm2", count=BURST, interval=0.01)
+    assert r.received == BURST
+    after = net.wait_fresh_stats()
+    for dpid in (2, 1, 3):
+        assert _delta(after, before, dpid=dpid, dst=PM2) >= BURST, dpid   # requests
+        assert _delta(after, before, dpid=dpid, dst=TCL1) >= BURST, dpid  # replies
+
+    before = after
+    r = net.ping("tcl1", "pm1", count=BURST, interval=0.01)
+    assert r.received == BURST
+    after = net.wait_fresh_stats()
+    assert _delta(after, before, dpid=2, dst=PM1) >= BURST
+    assert _delta(after, before, dpid=2, dst=TCL1) >= BURST
+    for dpid in (1, 3):   # s2 alone relays traffic between its own hosts
+        assert _delta(after, before, dpid=dpid, dst=PM1) == 0
+        assert _delta(after, before, dpid=dpid, dst=TCL1) == 0
+    # the burst is ICMP: class "other", not VNC or migration
+    assert _delta(after, before, dpid=2, dst=PM1, cls=C.VNC) == 0
+    assert _delta(after, before, dpid=2, dst=PM1, cls=C.OTHER) >= BURST
+
+
+def test_every_installed_flow_carries_our_cookie(net):
+    for sw in ("s1", "s2", "s3"):
+        flows = [ln for ln in ovs.dump_flows(sw).splitlines() if "cookie=" in ln]
+        assert flows
+        for ln in flows:
+            cookie = int(ln.split("cookie=")[1].split(",")[0], 16)
+            info = C.parse_cookie(cookie)
+            # os-ken's own LLDP trap (cookie 0, priority 65535) is the one exception
+            assert info.ours or "priority=65535" in ln, ln

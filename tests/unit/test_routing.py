@@ -1,0 +1,175 @@
+"""Router logic against a fake flow table: learning, proxy ARP, flooding,
+shortest-path trees, re-pointing a host that moved, malformed input."""
+import pytest
+
+from controller import classes as C
+from controller import flows as F
+from controller.routing import ARP_REPLY, ARP_REQUEST, Packet, Router
+from testbed.topology import multisite_topology, paper_topology
+
+from tests.unit.helpers import Harness
+
+
+@pytest.fixture
+def paper():
+    h = Harness(paper_topology())
+    h.connect_all()
+    for name in ("tcl1", "tcl2", "pm1", "pm2"):
+        h.announce(name)
+    return h
+
+
+def test_switches_get_static_flows():
+    h = Harness(paper_topology())
+    h.connect_all()
+    for dpid in (1, 2, 3):
+        miss = h.table.lookup(dpid, eth_type=0x1234)
+        assert miss.out_port == F.CONTROLLER and miss.priority == 0
+        assert h.table.lookup(dpid, eth_type=F.ETH_ARP).out_port == F.CONTROLLER
+        assert h.table.lookup(dpid, eth_type=F.ETH_IPV6).out_port is None
+
+
+def test_hosts_learnt_on_their_edge_port(paper):
+    hosts = paper.router.view.hosts
+    assert {ip: (h.dpid, h.port) for ip, h in hosts.items()} == {
+        "10.0.0.1": (2, 2), "10.0.0.2": (2, 3), "10.0.0.11": (2, 4), "10.0.0.12": (3, 2)}
+
+
+def test_paths_follow_the_paper_topology(paper):
+    assert paper.trace("tcl1", "10.0.0.12") == [(2, 1), (1, 2), (3, 2)]
+    assert paper.trace("pm2", "10.0.0.1") == [(3, 1), (1, 1), (2, 2)]
+    assert paper.trace("tcl1", "10.0.0.11") == [(2, 4)]
+
+
+def test_every_flow_cookie_names_class_and_destination(paper):
+    e = paper.table.lookup(1, eth_type=F.ETH_IPV4, ipv4_dst="10.0.0.12",
+                           ip_proto=6, tcp_dst=5901, tcp_src=40000)
+    assert C.parse_cookie(e.cookie) == C.CookieInfo(True, C.VNC, "10.0.0.12")
+    e = paper.table.lookup(1, eth_type=F.ETH_IPV4, ipv4_dst="10.0.0.1",
+                           ip_proto=6, tcp_dst=40000, tcp_src=5999)
+    assert C.parse_cookie(e.cookie).cls == C.VNC
+    e = paper.table.lookup(1, eth_type=F.ETH_IPV4, ipv4_dst="10.0.0.12",
+                           ip_proto=6, tcp_dst=49160, tcp_src=40000)
+    assert C.parse_cookie(e.cookie).cls == C.MIGRATION
+    e = paper.table.lookup(1, eth_type=F.ETH_IPV4, ipv4_dst="10.0.0.12",
+                           ip_proto=6, tcp_dst=6000, tcp_src=40000)
+    assert C.parse_cookie(e.cookie) == C.CookieInfo(True, C.OTHER, "10.0.0.12")
+    assert all(C.parse_cookie(m.cookie).ours for m in paper.sent if isinstance(m, F.FlowMod))
+
+
+def test_proxy_arp_for_known_host(paper):
+    tcl1 = paper.topo.host("tcl1")
+    req = Packet(tcl1.mac, "ff:ff:ff:ff:ff:ff", F.ETH_ARP, ARP_REQUEST,
+                 tcl1.mac, tcl1.ip, "00:00:00:00:00:00", "10.0.0.12")
+    out = paper.router.packet_in(2, 2, req, b"req", 0.0)
+    assert out == [F.ArpReply(2, 2, "00:00:00:00:00:0c", "10.0.0.12", tcl1.mac, tcl1.ip)]
+
+
+def test_unknown_target_flooded_on_edge_ports_only_once_per_holdoff():
+    h = Harness(paper_topology())
+    h.connect_all()
+    tcl1 = h.topo.host("tcl1")
+    req = Packet(tcl1.mac, "ff:ff:ff:ff:ff:ff", F.ETH_ARP, ARP_REQUEST,
+                 tcl1.mac, tcl1.ip, "00:00:00:00:00:00", "10.0.0.12")
+    out = [m for m in h.router.packet_in(2, 2, req, b"req", 10.0) if isinstance(m, F.PacketOut)]
+    assert {(m.dpid, m.ports) for m in out} == {(2, (3, 4)), (3, (2,))}
+    again = h.router.packet_in(2, 2, req, b"req", 10.5)
+    assert not [m for m in again if isinstance(m, F.PacketOut)]
+    later = h.router.packet_in(2, 2, req, b"req", 11.5)
+    assert [m for m in later if isinstance(m, F.PacketOut)]
+
+
+def test_arp_reply_delivered_to_requester(paper):
+    pm2, tcl1 = paper.topo.host("pm2"), paper.topo.host("tcl1")
+    rep = Packet(pm2.mac, tcl1.mac, F.ETH_ARP, ARP_REPLY, pm2.mac, pm2.ip, tcl1.mac, tcl1.ip)
+    assert paper.router.packet_in(3, 2, rep, b"rep", 0.0) == [F.PacketOut(2, (2,), b"rep")]
+
+
+def test_nothing_learnt_on_inter_switch_ports(paper):
+    before = dict(paper.router.view.hosts)
+    pkt = Packet("00:00:00:00:00:99", "ff:ff:ff:ff:ff:ff", F.ETH_ARP, ARP_REQUEST,
+                 "00:00:00:00:00:99", "10.0.0.99", "00:00:00:00:00:00", "10.0.0.1")
+    assert paper.router.packet_in(1, 1, pkt, b"x", 0.0) == []
+    assert paper.router.view.hosts == before
+
+
+@pytest.mark.parametrize("pkt", [
+    None,
+    Packet("00:00:00:00:00:01", "ff:ff:ff:ff:ff:ff", F.ETH_ARP),           # no ARP body
+    Packet("00:00:00:00:00:01", "ff:ff:ff:ff:ff:ff", F.ETH_IPV4),          # no IP fields
+    Packet("00:00:00:00:00:01", "ff:ff:ff:ff:ff:ff", F.ETH_ARP, 7, "x", "y", "z", "w"),
+    Packet("ff:ff:ff:ff:ff:ff", "ff:ff:ff:ff:ff:ff", F.ETH_IPV4, ip_src="0.0.0.0",
+           ip_dst="10.0.0.1"),
+])
+def test_malformed_or_useless_packets_change_nothing(paper, pkt):
+    before = (dict(paper.router.view.hosts), dict(paper.router.installed))
+    out = paper.router.packet_in(2, 2, pkt, b"\x00", 0.0)
+    assert not [m for m in out if isinstance(m, F.FlowMod)]
+    assert (paper.router.view.hosts, paper.router.installed) == before
+
+
+def test_packet_in_from_unknown_switch_ignored():
+    r = Router()
+    pkt = Packet("00:00:00:00:00:01", "ff:ff:ff:ff:ff:ff", F.ETH_IPV4,
+                 ip_src="10.0.0.1", ip_dst="10.0.0.2")
+    assert r.packet_in(42, 1, pkt, b"", 0.0) == []
+
+
+def test_host_move_repoints_with_one_modify_per_changed_switch(paper):
+    """A VM keeps its IP and MAC when it moves: its flows are re-pointed with
+    one cookie-selected MODIFY on each switch whose next hop changed."""
+    pm2 = paper.topo.host("pm2")
+    paper.sent.clear()
+    rarp = Packet(pm2.mac, "ff:ff:ff:ff:ff:ff", F.ETH_RARP)
+    paper.feed(paper.router.packet_in(2, 4, rarp, b"rarp", 1.0))   # now behind s2 port 4
+    mods = [m for m in paper.sent if isinstance(m, F.FlowMod)]
+    assert all(m.command == F.MODIFY for m in mods)
+    assert {m.dpid for m in mods} == {1, 2, 3}   # s1, s3 turn round; s2 delivers locally
+    assert all(m.cookie_mask == C.DEST_COOKIE_MASK and
+               m.cookie == C.dest_cookie(pm2.ip) for m in mods)
+    assert paper.trace("tcl1", pm2.ip) == [(2, 4)]
+    assert paper.trace("pm2", "10.0.0.1") == [(3, 1), (1, 1), (2, 2)]  # others unchanged
+
+
+def test_link_loss_reroutes_and_unreachable_destinations_are_deleted(paper):
+    paper.feed(paper.router.link_delete((1, 2)))
+    paper.feed(paper.router.link_delete((3, 1)))
+    # s3 is cut off: s1/s2 flows towards pm2 go, s3 keeps only its local host
+    assert paper.table.lookup(1, eth_type=F.ETH_IPV4, ipv4_dst="10.0.0.12").out_port == F.CONTROLLER
+    assert paper.table.lookup(3, eth_type=F.ETH_IPV4, ipv4_dst="10.0.0.1").out_port == F.CONTROLLER
+    assert paper.trace("tcl1", "10.0.0.2") == [(2, 3)]
+
+
+def test_reconnected_switch_gets_all_flows_again(paper):
+    before = paper.table.count(3)
+    paper.table.tables[3] = []
+    paper.feed(paper.router.switch_enter(3, {1, 2}, 5.0))
+    assert paper.table.count(3) == before
+    assert paper.trace("pm2", "10.0.0.1") == [(3, 1), (1, 1), (2, 2)]
+
+
+def test_reconcile_is_idempotent(paper):
+    assert paper.router.reconcile() == []
+
+
+def test_multisite_ring_full_connectivity_without_loops():
+    topo = multisite_topology(sites=6, clients=2, hosts=1, core=3)
+    h = Harness(topo)
+    h.connect_all()
+    for host in topo.hosts:
+        h.announce(host.name)
+    for a in topo.hosts:
+        for b in topo.hosts:
+            if a is not b:
+                hops = h.trace(a.name, b.ip)
+                assert hops[-1] == h.where(b.name)
+                assert len(hops) <= 4   # edge, <=2 core hops (ring of 3), edge
+
+
+def test_events_reported():
+    seen = []
+    h = Harness(paper_topology(), Router(events=lambda k, p: seen.append(k)))
+    h.connect_all()
+    h.announce("tcl1")
+    assert seen.count("switch_enter") == 3 and seen.count("link_add") == 4
+    assert "host_learnt" in seen
