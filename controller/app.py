@@ -51,10 +51,16 @@ class OvctApp(app_manager.OSKenApp):
         self._lock = threading.RLock()
         self._dirty = threading.Event()
         self._dirty.set()
+
+    def start(self):
+        # background loops start with the app, not on construction, so the
+        # shim can be built and its handlers called in a unit test
+        thread = super().start()
         self.threads.append(hub.spawn(self._poll_loop))
         self.threads.append(hub.spawn(self._state_loop))
         self._event("controller_start", {"pid": os.getpid(),
-                                          "stats_interval": s.stats_interval})
+                                          "stats_interval": self.settings.stats_interval})
+        return thread
 
     # -- plumbing -------------------------------------------------------------
     def _event(self, kind: str, payload: dict) -> None:
