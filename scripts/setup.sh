@@ -4,7 +4,8 @@
 #   2. creates .venv (from Debian's /usr/bin/python3, with system site
 #      packages so Debian's mininet is importable) and installs the project
 #      into it when setup.py changed,
-#   3. starts Open vSwitch when it is not running.
+#   3. builds the guest image unless the current recipe's is cached,
+#   4. starts Open vSwitch when it is not running.
 # Re-running it on a ready machine takes about a second.
 set -euo pipefail
 
@@ -23,6 +24,9 @@ DEB_PACKAGES=(
   openvswitch-switch mininet
   iproute2 iputils-ping iputils-arping iperf3 ethtool tcpdump procps
   util-linux python3 python3-venv python3-pip
+  # KVM hosts and the guest image
+  qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu
+  libvirt-clients python3-libvirt debootstrap squashfs-tools cpio
 )
 
 missing=()
@@ -37,6 +41,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# libvirt's QEMU driver refuses to start without this user and group (the
+# libvirt-daemon-system package would create them, but it also starts a
+# system-wide libvirtd, which we do not want: each KVM host runs its own).
+getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+getent passwd libvirt-qemu >/dev/null || useradd --system -g libvirt-qemu \
+  -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 
 # --- 2. venv ---------------------------------------------------------------
 # Debian's mininet is installed for /usr/bin/python3 only, so the venv must
@@ -55,7 +66,13 @@ fi
 "$VENV/bin/python" -c 'import mininet.net, os_ken, networkx' \
   || die "the venv cannot import mininet/os_ken/networkx"
 
-# --- 3. Open vSwitch ---------------------------------------------------------
+# --- 3. guest image (cached; rebuilt only when its recipe changes) ---------
+if ! "$VENV/bin/python" -m testbed.guest_image path >/dev/null 2>&1; then
+  log "building the guest image (Debian kernel, busybox initramfs, debootstrap root with TigerVNC)"
+  "$VENV/bin/python" -m testbed.guest_image build >/dev/null
+fi
+
+# --- 4. Open vSwitch ---------------------------------------------------------
 if ! ovs-vsctl --timeout=5 show >/dev/null 2>&1; then
   log "starting Open vSwitch"
   # ovs-ctl prints a harmless ulimit error in containers; the check below is

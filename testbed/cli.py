@@ -1,15 +1,21 @@
 """``ovct``: the testbed's command line.
 
     ovct preflight                      list missing dependencies
-    ovct check [--topo paper]           bring a network up, check every pair
-                                        of hosts pings, print RTTs, tear down
+    ovct check [--topo paper]           bring a network up (with its VMs),
+                                        check every pair of hosts pings, print
+                                        RTTs, tear down
     ovct up [--topo multisite --sites 6] [--cli]
                                         bring a network up and keep it up
                                         (Mininet CLI with --cli) until Ctrl-C
+    ovct where                          (another shell) where each VM runs
+    ovct migrate vm1 pm1                (another shell) live-migrate by hand
+    ovct image build|path               the guest image
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import signal
 import sys
 import time
@@ -32,20 +38,30 @@ def _topology_args(p: argparse.ArgumentParser) -> None:
                    help="seconds between the controller's statistics polls")
     n.add_argument("--run-dir", help="where logs, events and statistics go "
                                      "(default runs/<topology>-<time>)")
+    k = p.add_argument_group("KVM hosts")
+    k.add_argument("--no-vms", action="store_true",
+                   help="plain hosts only: no libvirtd, no guests")
+    k.add_argument("--vms", type=int, default=0, help="multisite: VMs per site")
+    k.add_argument("--vm-memory", type=int, default=256, help="guest RAM in MiB")
+    k.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
+                   help="guest acceleration (auto: KVM if it works, else TCG)")
 
 
 def _topology(args):
     if args.topo == "paper":
-        return build("paper")
+        return build("paper", vm_memory_mib=args.vm_memory)
     return build("multisite", sites=args.sites, clients=args.clients,
-                 hosts=args.hosts, core=args.core)
+                 hosts=args.hosts, core=args.core, vms=args.vms,
+                 vm_memory_mib=args.vm_memory)
 
 
 def _testbed(args):
     from testbed.net import Testbed
-    return Testbed(_topology(args), run_dir=args.run_dir,
+    topo = _topology(args)
+    return Testbed(topo, run_dir=args.run_dir,
                    stats_interval=args.stats_interval, link_bw=args.bw,
-                   link_delay=args.delay)
+                   link_delay=args.delay, kvm=bool(topo.vms) and not args.no_vms,
+                   accel=args.accel)
 
 
 def cmd_preflight(_args) -> int:
@@ -68,10 +84,19 @@ def connectivity_report(tb, count: int) -> tuple[bool, list[dict]]:
         print("  unreachable: " + ", ".join(failed))
     rows = []
     clients = tb.topology.hosts_by_role(CLIENT)
-    hosts = tb.topology.hosts_by_role(KVM_HOST)
+    targets = tb.topology.hosts_by_role(KVM_HOST) + (tb.topology.vms if tb.kvm else [])
+    if tb.kvm:
+        for vm in tb.topology.vms:
+            greet = tb.rfb_greeting(vm.name, clients[0].name if clients else None)
+            where = tb.hv.locate(vm.name)
+            print(f"  {vm.name} ({vm.ip}) on {where}: booted to VNC in "
+                  f"{tb.vm_boot_s.get(vm.name, float('nan')):.1f} s ({tb.accel}); "
+                  f"port 5900 says {greet or 'nothing'}")
+            if not greet.startswith("RFB 003."):
+                failed.append(f"VNC of {vm.name}")
     print(f"\nRTT over {count} pings (ms)     min   median   loss")
     for c in clients:
-        for h in hosts:
+        for h in targets:
             r = tb.ping(c.name, h.name, count=count, interval=0.05)
             rows.append({"src": c.name, "dst": h.name, "sent": r.transmitted,
                          "received": r.received, "rtt_min_ms": r.rtt_min_ms,
@@ -80,6 +105,71 @@ def connectivity_report(tb, count: int) -> tuple[bool, list[dict]]:
             md = f"{r.rtt_median_ms:.3f}" if r.rtts_ms else "  -  "
             print(f"  {c.name:>6} -> {h.name:<8}       {mn:>6}  {md:>7}   {r.loss}")
     return not failed, rows
+
+
+CURRENT = "/run/ovct/current"
+
+
+def cmd_where(args) -> int:
+    hv = _hypervisor(args.run)
+    placement = hv.placement()
+    for host in hv.hosts():
+        try:
+            doms = hv.domains(host)
+        except Exception as exc:
+            print(f"{host}: unreachable ({exc})")
+            continue
+        cap = hv.capacity(host)
+        running = [d for d in doms if d.active]
+        print(f"{host}: {len(running)} running, free {cap.free_memory_mib} MiB of "
+              f"{cap.memory_mib}, CPU used {cap.cpu_used:.2f} of {cap.cpus}")
+        for d in running:
+            print(f"  {d.name:<8} {d.ip or '?':<15} {d.mac or '?'}  {d.memory_mib} MiB")
+    return 0 if placement else 1
+
+
+def cmd_migrate(args) -> int:
+    from controller.hypervisor import MigrationError
+    hv = _hypervisor(args.run)
+    t0 = time.monotonic()
+    try:
+        job = hv.migrate(args.vm, args.host, timeout=args.timeout)
+        print(f"migrating {args.vm} {job.src} -> {job.dst} (live, peer-to-peer, persistent)")
+        while not job.done():
+            time.sleep(0.5)
+            print(f"  ... {time.monotonic() - t0:.0f} s", end="\r", flush=True)
+        st = job.result()
+    except MigrationError as exc:
+        print(f"ovct: {exc}", file=sys.stderr)
+        where = hv.locate(args.vm)
+        if where:
+            print(f"{args.vm} keeps running on {where}", file=sys.stderr)
+        return 1
+    mb = (st.data_total_bytes or 0) / 2**20
+    print(f"\ndone: {st.vm} now on {st.dst}\n"
+          f"  total time   {st.elapsed_ms} ms (libvirt), {st.wall_s:.2f} s (wall)\n"
+          f"  downtime     {st.downtime_ms} ms (QEMU)\n"
+          f"  transferred  {mb:.1f} MiB in {st.iterations} iterations, "
+          f"{(st.memory_bps or 0) * 8 / 1e6:.0f} Mbit/s")
+    return 0
+
+
+def _hypervisor(run: str):
+    from controller.hypervisor import HostSpec
+    from controller.libvirt_hv import LibvirtHypervisor
+    path = os.path.join(run, "hypervisors.json")
+    try:
+        with open(path) as fh:
+            specs = [HostSpec(**s) for s in json.load(fh)]
+    except FileNotFoundError:
+        raise SystemExit(f"ovct: no running testbed with KVM hosts at {run} "
+                         "(start one with: sudo ovct up)") from None
+    return LibvirtHypervisor(specs)
+
+
+def cmd_image(args) -> int:
+    from testbed import guest_image
+    return guest_image.main([args.action] + (["--force"] if args.force else []))
 
 
 def cmd_check(args) -> int:
@@ -97,12 +187,23 @@ def cmd_up(args) -> int:
     with _testbed(args) as tb:
         print(f"network '{tb.topology.name}' up; controller 127.0.0.1:"
               f"{tb.controller_port}; run dir {tb.run_dir}")
-        if args.cli:
-            from mininet.cli import CLI
-            CLI(tb.net)
-        else:
-            print("Ctrl-C to stop")
-            signal.pause()
+        if tb.kvm:
+            print(f"VMs ({tb.accel}): " + ", ".join(
+                f"{vm} on {host}" for vm, host in sorted(tb.hv.placement().items())))
+        os.makedirs(os.path.dirname(CURRENT), exist_ok=True)
+        if os.path.islink(CURRENT):
+            os.unlink(CURRENT)
+        os.symlink(tb.run_dir, CURRENT)
+        try:
+            if args.cli:
+                from mininet.cli import CLI
+                CLI(tb.net)
+            else:
+                print("in another shell: ovct where | ovct migrate vm1 pm1;  Ctrl-C to stop")
+                signal.pause()
+        finally:
+            if os.path.islink(CURRENT) and os.readlink(CURRENT) == tb.run_dir:
+                os.unlink(CURRENT)
     return 0
 
 
@@ -118,6 +219,19 @@ def main(argv=None) -> int:
     _topology_args(u)
     u.add_argument("--cli", action="store_true", help="open the Mininet CLI")
     u.set_defaults(fn=cmd_up)
+    w = sub.add_parser("where", help="where each VM runs (of a running 'ovct up')")
+    w.add_argument("--run", default=CURRENT, help="run directory of the testbed")
+    w.set_defaults(fn=cmd_where)
+    m = sub.add_parser("migrate", help="live-migrate a VM by hand")
+    m.add_argument("vm")
+    m.add_argument("host")
+    m.add_argument("--timeout", type=float, default=300, help="abort after this many s")
+    m.add_argument("--run", default=CURRENT, help="run directory of the testbed")
+    m.set_defaults(fn=cmd_migrate)
+    i = sub.add_parser("image", help="build or locate the guest image")
+    i.add_argument("action", choices=["build", "path", "hash"])
+    i.add_argument("--force", action="store_true")
+    i.set_defaults(fn=cmd_image)
     args = p.parse_args(argv)
 
     def _term(signum, _frame):

@@ -26,13 +26,16 @@ from testbed import topology as _topology  # noqa: E402
 class DataTopo(Topo):
     """A Mininet Topo built from a pure :class:`testbed.topology.Topology`."""
 
-    def build(self, topology: "_topology.Topology", link_opts=None):  # noqa: D401
+    def build(self, topology: "_topology.Topology", link_opts=None, host_opts=None):
+        """``host_opts``: extra node options per host name (e.g. a host
+        class for KVM hosts)."""
         self.topology = topology
         link_opts = dict(link_opts or {})
+        host_opts = host_opts or {}
         for s in topology.switches:
             self.addSwitch(s.name, dpid=f"{s.dpid:016x}")
         for h in topology.hosts:
-            self.addHost(h.name, ip=h.ip_cidr, mac=h.mac)
+            self.addHost(h.name, ip=h.ip_cidr, mac=h.mac, **host_opts.get(h.name, {}))
         for ln in topology.links:
             self.addLink(ln.a, ln.b, port1=ln.a_port, port2=ln.b_port,
                          **link_opts)

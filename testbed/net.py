@@ -2,6 +2,7 @@
 
     with Testbed(paper_topology()) as tb:
         print(tb.ping("tcl1", "pm2", count=20).rtt_median_ms)
+        print(tb.hv.placement())          # {'vm1': 'pm2', 'vm2': 'pm2'}
 
 On entry: preflight (root, dependencies), Open vSwitch started if needed,
 the controller started as its own process (listening on 127.0.0.1 only),
@@ -9,15 +10,21 @@ the Mininet network built with OVS (OpenFlow 1.3, fail-mode secure,
 userspace datapath unless the kernel module is loaded), checksum offload
 and IPv6 turned off on host interfaces; then we wait -- with deadlines, no
 fixed sleeps -- until every switch is connected, every link discovered and
-every host learnt.  On exit, even after an error or Ctrl-C: flows and state
-are saved for a post-mortem if something failed, and exactly what we
-started is stopped, by PID; Mininet removes its namespaces, links and bridges.
+every host learnt.  With ``kvm`` (the default when the topology has VMs)
+the KVM hosts are :class:`testbed.kvmhost.KvmHost` nodes running their own
+libvirtd, and each VM is defined and started on its initial host from the
+shared guest image (KVM if it works, else TCG); we wait until every VM is
+learnt by the controller and serves RFB on port 5900.  On exit, even after
+an error or Ctrl-C: flows and state are saved for a post-mortem if something
+failed, guests are destroyed, and exactly what we started is stopped, by PID;
+Mininet removes its namespaces, links and bridges.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,7 +34,7 @@ from functools import partial
 
 from testbed import ROOT, ovs, preflight
 from testbed import ping as pingmod
-from testbed.topology import Topology
+from testbed.topology import KVM_HOST, Topology
 from testbed.wait import WaitTimeout, wait_until
 
 LOG = logging.getLogger("ovct.testbed")
@@ -54,8 +61,20 @@ class Testbed:
     def __init__(self, topology: Topology, run_dir: str | None = None,
                  stats_interval: float = 5.0, link_bw: float | None = None,
                  link_delay: str | None = None, timeout: float = 60.0,
-                 python: str = sys.executable):
+                 python: str = sys.executable, kvm: bool | None = None,
+                 accel: str | None = None, vm_boot_timeout: float = 120.0,
+                 host_memory_mib: int = 2048, host_cpus: int = 2):
         self.topology = topology.validate()
+        self.kvm = bool(topology.vms) if kvm is None else kvm
+        self.accel_request = accel
+        self.accel: str | None = None
+        self.accel_reason: str | None = None
+        self.vm_boot_timeout = vm_boot_timeout
+        self.host_memory_mib = host_memory_mib
+        self.host_cpus = host_cpus
+        self.image = None
+        self.hv = None
+        self.vm_boot_s: dict[str, float] = {}
         self.run_dir = os.path.abspath(run_dir or default_run_dir(topology.name))
         self.stats_interval = stats_interval
         self.link_bw = link_bw
@@ -85,7 +104,7 @@ class Testbed:
         self.stop()
 
     def start(self) -> None:
-        preflight.check()
+        preflight.check(preflight.NETWORK + (preflight.KVM if self.kvm else ()))
         if self.link_delay and not ovs.netem_available():
             raise TestbedError(
                 f"link delay {self.link_delay!r} needs the sch_netem qdisc, which "
@@ -98,15 +117,25 @@ class Testbed:
                                "something of yours?); not touching them")
         self.datapath = ovs.choose_datapath(ovs.kernel_datapath_available())
         os.makedirs(self.run_dir, exist_ok=True)
+        if self.kvm:
+            from testbed import accel, guest_image
+            self.image = guest_image.build(log=LOG.info)
+            self.accel, self.accel_reason = accel.choose(self.image.kernel, self.accel_request)
         self._write_meta()
         self._start_controller()
         self._start_network()
         self.wait_ready()
+        if self.kvm:
+            self._start_hypervisors()
+            self._start_vms()
 
     def _write_meta(self) -> None:
         meta = {"topology": self.topology.name, "datapath": self.datapath,
                 "stats_interval": self.stats_interval, "link_bw": self.link_bw,
-                "link_delay": self.link_delay, "started": time.time()}
+                "link_delay": self.link_delay, "started": time.time(),
+                "kvm_hosts": self.kvm, "accel": self.accel,
+                "accel_reason": self.accel_reason,
+                "guest_image": self.image.path if self.image else None}
         with open(os.path.join(self.run_dir, "testbed.json"), "w") as fh:
             json.dump(meta, fh, indent=1)
 
@@ -148,8 +177,16 @@ class Testbed:
             link_opts["bw"] = self.link_bw
         if self.link_delay:
             link_opts["delay"] = self.link_delay
+        host_opts = {}
+        if self.kvm:
+            from testbed.kvmhost import KvmHost
+            self._state_root = os.path.join("/run/ovct", f"{os.getpid()}-{id(self) & 0xffff:x}")
+            for h in self.topology.hosts_by_role(KVM_HOST):
+                host_opts[h.name] = {
+                    "cls": KvmHost, "state_dir": os.path.join(self._state_root, h.name),
+                    "log_dir": os.path.join(self.run_dir, "hosts", h.name)}
         self.net = Mininet(
-            topo=DataTopo(self.topology, link_opts=link_opts),
+            topo=DataTopo(self.topology, link_opts=link_opts, host_opts=host_opts),
             switch=partial(OVSSwitch, protocols="OpenFlow13", failMode="secure",
                            datapath=self.datapath),
             controller=None, link=TCLink if link_opts else Link,
@@ -168,6 +205,9 @@ class Testbed:
             self._must(h, ["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
             # userspace OVS does not fill in checksums: TCP hangs without this
             self._must(h, ["ethtool", "-K", intf, "tx", "off", "rx", "off"])
+            if hasattr(h, "setup_bridge"):
+                spec = self.topology.host(h.name)
+                h.setup_bridge(spec.ip_cidr, spec.mac)
         for s in self.net.switches:
             for i in s.intfList():
                 if i.name != "lo":
@@ -211,16 +251,111 @@ class Testbed:
             for n in gone:
                 if now - last.get(n, -1e9) >= 1.0:
                     h = self.net[n]
-                    h.pexec(["arping", "-q", "-U", "-c", "1", "-I",
-                             h.defaultIntf().name, self.topology.host(n).ip])
+                    intf = (h.announce_interface() if hasattr(h, "announce_interface")
+                            else h.defaultIntf().name)
+                    h.pexec(["arping", "-q", "-U", "-c", "1", "-I", intf,
+                             self.topology.host(n).ip])
                     last[n] = now
             return not gone
         wait_until(done, timeout or self.timeout, "every host to be learnt",
                    describe=lambda: f"missing {missing()}")
 
+    # -- KVM hosts and VMs ---------------------------------------------------------
+    def kvm_hosts(self) -> list:
+        if self.net is None or not self.kvm:
+            return []
+        return [self.net[h.name] for h in self.topology.hosts_by_role(KVM_HOST)]
+
+    def _start_hypervisors(self) -> None:
+        from controller.hypervisor import HostSpec
+        from controller.libvirt_hv import LibvirtHypervisor
+        run_id = os.path.basename(self.run_dir)
+        for h in self.kvm_hosts():
+            h.start_libvirtd(run_id)
+        specs = [HostSpec(h.name, h.uri, self.topology.host(h.name).ip,
+                          self.host_memory_mib, self.host_cpus) for h in self.kvm_hosts()]
+        self.hv = LibvirtHypervisor(specs)
+        with open(os.path.join(self.run_dir, "hypervisors.json"), "w") as fh:
+            json.dump([vars(sp) for sp in specs], fh, indent=1)
+
+        def reachable(h) -> bool:
+            if not h.libvirtd_alive():
+                raise TestbedError(f"libvirtd of {h.name} exited; see {h.log_dir}")
+            try:
+                self.hv.domains(h.name)
+                return True
+            except Exception:
+                return False
+        for h in self.kvm_hosts():
+            wait_until(lambda: reachable(h), 30, f"libvirtd of {h.name}")
+
+    def domain_xml(self, vm) -> str:
+        from testbed.libvirt_config import domain_xml
+        logs = os.path.join(self.run_dir, "vms")
+        os.makedirs(logs, exist_ok=True)
+        return domain_xml(vm, self.image.kernel, self.image.initrd, self.image.rootfs,
+                          self.accel, os.path.join(logs, f"{vm.name}-console.log"))
+
+    def _start_vms(self) -> None:
+        started = {}
+        for vm in self.topology.vms:
+            conn = self.hv.open(vm.host)
+            try:
+                conn.defineXML(self.domain_xml(vm)).create()
+            finally:
+                conn.close()
+            started[vm.name] = time.monotonic()
+            self.net[vm.host].note_qemu_pids()
+        for vm in self.topology.vms:
+            wait_until(lambda: vm.ip in self.state().get("hosts", {}),
+                       self.vm_boot_timeout, f"{vm.name} to boot and be learnt",
+                       interval=0.2)
+            self.wait_vnc(vm.name, self.vm_boot_timeout)
+            self.vm_boot_s[vm.name] = time.monotonic() - started[vm.name]
+        with open(os.path.join(self.run_dir, "vm_boot.json"), "w") as fh:
+            json.dump({"accel": self.accel, "boot_to_vnc_s": self.vm_boot_s}, fh, indent=1)
+
+    def rfb_greeting(self, vm: str, from_host: str | None = None) -> str:
+        """The RFB greeting of a VM's VNC server, read from ``from_host``'s
+        namespace (default: the first thin client)."""
+        src = from_host or self.topology.hosts[0].name
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        out, _err, _rc = self.host(src).pexec(
+            [self.python, "-m", "testbed.rfb", self.topology.vm(vm).ip], env=env)
+        return out.strip()
+
+    def wait_vnc(self, vm: str, timeout: float = 60.0) -> str:
+        def greeted():
+            text = self.rfb_greeting(vm)
+            return text if text.startswith("RFB 003.") else None
+        return wait_until(greeted, timeout, f"the VNC server of {vm}", interval=0.5)
+
+    def _stop_hypervisors(self) -> list[str]:
+        problems = []
+        for h in self.kvm_hosts():
+            h.note_qemu_pids()
+            if self.hv is not None and h.libvirtd_alive():
+                try:
+                    conn = self.hv.open(h.name)
+                    try:
+                        for dom in conn.listAllDomains():
+                            if dom.isActive():
+                                dom.destroy()
+                    finally:
+                        conn.close()
+                except Exception as exc:
+                    problems.append(f"{h.name}: could not destroy guests: {exc}")
+            problems += h.stop_libvirtd()
+        if self.hv is not None:
+            self.hv.close()
+        return problems
+
     def stop(self) -> None:
         """Stop what we started; safe to call twice."""
         errors = []
+        if self.net is not None and self.kvm:
+            self._kvm_left = self.kvm_hosts()
+            errors += self._stop_hypervisors()
         if self.net is not None:
             try:
                 self.net.stop()
@@ -236,12 +371,20 @@ class Testbed:
                     self.controller.kill()
                     self.controller.wait(5)
             self.controller = None
+        state_root = getattr(self, "_state_root", None)
+        if state_root:
+            shutil.rmtree(state_root, ignore_errors=True)
         if errors:
             raise TestbedError("; ".join(errors))
 
     def leftovers(self) -> list[str]:
         """What of ours is still around (should be nothing after stop())."""
         out = []
+        for h in getattr(self, "_kvm_left", []):
+            out += h.leftovers()
+        state_root = getattr(self, "_state_root", None)
+        if state_root and os.path.exists(state_root):
+            out.append(f"state directory {state_root}")
         for pid in self._host_pids:
             try:
                 os.kill(pid, 0)
@@ -283,17 +426,25 @@ class Testbed:
     def host(self, name: str):
         return self.net[name]
 
-    def ip(self, name_or_ip: str) -> str:
-        try:
-            return self.topology.host(name_or_ip).ip
-        except KeyError:
-            return name_or_ip
+    def ip(self, name: str) -> str:
+        """Address of a host or VM by name (an address is returned as is)."""
+        for getter in (self.topology.host, self.topology.vm):
+            try:
+                return getter(name).ip
+            except KeyError:
+                pass
+        return name
 
     def ping(self, src: str, dst: str, count: int = 10, interval: float = 0.2,
              wait: float = 1.0) -> pingmod.PingResult:
         dst_ip = self.ip(dst)
         out, err, _rc = self.host(src).pexec(pingmod.command(dst_ip, count, interval, wait))
         return pingmod.parse(out + err, src=src, dst=dst)
+
+    def start_ping(self, src: str, dst: str, interval: float = 0.01) -> "BackgroundPing":
+        """Ping continuously from ``src`` until .stop() (which parses)."""
+        return BackgroundPing(self.host(src).popen(
+            pingmod.command(self.ip(dst), None, interval), text=True), src, dst)
 
     def ping_all(self, count: int = 1) -> dict[tuple[str, str], pingmod.PingResult]:
         res = {}
@@ -321,4 +472,16 @@ class Testbed:
             LOG.warning("could not dump flows: %s", exc)
 
 
-__all__ = ["Testbed", "TestbedError", "WaitTimeout"]
+class BackgroundPing:
+    def __init__(self, proc: subprocess.Popen, src: str, dst: str):
+        self.proc, self.src, self.dst = proc, src, dst
+
+    def stop(self) -> pingmod.PingResult:
+        """SIGINT (ping then prints its summary), wait, parse."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        out, err = self.proc.communicate(timeout=15)
+        return pingmod.parse(out + err, self.src, self.dst)
+
+
+__all__ = ["BackgroundPing", "Testbed", "TestbedError", "WaitTimeout"]

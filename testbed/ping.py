@@ -18,6 +18,7 @@ class PingResult:
     received: int
     rtts_ms: list[float] = field(default_factory=list)   # per reply, in order
     seqs: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)     # reply arrival, epoch s (-D)
     raw: str = ""
 
     @property
@@ -32,14 +33,23 @@ class PingResult:
     def rtt_median_ms(self) -> float | None:
         return statistics.median(self.rtts_ms) if self.rtts_ms else None
 
+    @property
+    def max_gap_ms(self) -> float | None:
+        """Longest silence between two consecutive replies: with pings every
+        few ms, the network-observed interruption (e.g. migration downtime)."""
+        if len(self.times) < 2:
+            return None
+        return max(b - a for a, b in zip(self.times, self.times[1:])) * 1000
 
-def command(dst: str, count: int, interval: float = 0.2, wait: float = 1.0) -> list[str]:
+
+def command(dst: str, count: int | None, interval: float = 0.2,
+            wait: float = 1.0) -> list[str]:
     """ping with timestamps (-D) and numeric output; ``interval`` below 0.2 s
-    needs root, which the testbed has."""
-    if count < 1:
+    needs root, which the testbed has.  ``count=None`` pings until SIGINT."""
+    if count is not None and count < 1:
         raise ValueError("count must be >= 1")
-    return ["ping", "-D", "-n", "-c", str(count), "-i", f"{interval:g}",
-            "-W", f"{wait:g}", dst]
+    cnt = ["-c", str(count)] if count is not None else []
+    return ["ping", "-D", "-n", *cnt, "-i", f"{interval:g}", "-W", f"{wait:g}", dst]
 
 
 def parse(text: str, src: str = "", dst: str = "") -> PingResult:
@@ -51,4 +61,5 @@ def parse(text: str, src: str = "", dst: str = "") -> PingResult:
         received=stats.packet_receive or 0,
         rtts_ms=[float(r["time"]) for r in replies if r.get("time") is not None],
         seqs=[int(r["icmp_seq"]) for r in replies if r.get("icmp_seq") is not None],
+        times=[r["timestamp"].timestamp() for r in replies if r.get("timestamp")],
         raw=text)

@@ -52,6 +52,18 @@ NETWORK = (
 )
 
 
+#: what KVM hosts and guests need on top of NETWORK
+KVM = (
+    Requirement("qemu-system-x86_64", "command", debian="qemu-system-x86"),
+    Requirement("libvirtd", "command", debian="libvirt-daemon"),
+    Requirement("virsh", "command", debian="libvirt-clients"),
+    Requirement("libvirt", "module", debian="python3-libvirt"),
+    Requirement("debootstrap", "command", debian="debootstrap"),
+    Requirement("mksquashfs", "command", debian="squashfs-tools"),
+    Requirement("cpio", "command", debian="cpio"),
+)
+
+
 class PreflightError(RuntimeError):
     pass
 

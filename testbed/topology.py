@@ -48,6 +48,21 @@ class Host:
 
 
 @dataclass(frozen=True)
+class VM:
+    """A desktop VM: keeps its IP and MAC wherever it runs."""
+    name: str
+    ip: str
+    mac: str
+    host: str              # KVM host it starts on
+    memory_mib: int = 256
+    vcpus: int = 1
+
+    @property
+    def ip_cidr(self) -> str:
+        return f"{self.ip}/{PREFIX_LEN}"
+
+
+@dataclass(frozen=True)
 class Link:
     """A link between two nodes; ``*_port`` is the OpenFlow port on a switch
     (or the ethN index on a host)."""
@@ -63,6 +78,7 @@ class Topology:
     switches: list[Switch] = field(default_factory=list)
     hosts: list[Host] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
+    vms: list[VM] = field(default_factory=list)
 
     # -- look-ups ----------------------------------------------------------
     def switch(self, name: str) -> Switch:
@@ -75,6 +91,12 @@ class Topology:
         for h in self.hosts:
             if h.name == name:
                 return h
+        raise KeyError(name)
+
+    def vm(self, name: str) -> VM:
+        for v in self.vms:
+            if v.name == name:
+                return v
         raise KeyError(name)
 
     def hosts_by_role(self, role: str) -> list[Host]:
@@ -115,7 +137,7 @@ class Topology:
 
     # -- checks -------------------------------------------------------------
     def validate(self) -> "Topology":
-        names = [n.name for n in (*self.switches, *self.hosts)]
+        names = [n.name for n in (*self.switches, *self.hosts, *self.vms)]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise TopologyError(f"duplicate node names: {sorted(dup)}")
@@ -124,7 +146,7 @@ class Topology:
             if len(set(vals)) != len(vals):
                 raise TopologyError(f"duplicate switch {attr}s")
         for attr in ("ip", "mac"):
-            vals = [getattr(h, attr) for h in self.hosts]
+            vals = [getattr(h, attr) for h in (*self.hosts, *self.vms)]
             if len(set(vals)) != len(vals):
                 raise TopologyError(f"duplicate host {attr} addresses")
         for h in self.hosts:
@@ -133,8 +155,14 @@ class Topology:
             if len(f"{h.name}-eth0") > 15:
                 raise TopologyError(f"host name {h.name!r} too long for an "
                                     "interface name")
+        kvm_hosts = {h.name for h in self.hosts if h.role == KVM_HOST}
+        for v in self.vms:
+            if v.host not in kvm_hosts:
+                raise TopologyError(f"vm {v.name}: {v.host!r} is not a KVM host")
+            if not 32 <= v.memory_mib <= 65536 or not 1 <= v.vcpus <= 64:
+                raise TopologyError(f"vm {v.name}: memory_mib/vcpus out of range")
         used: set[tuple[str, int]] = set()
-        known = set(names)
+        known = {n.name for n in (*self.switches, *self.hosts)}
         for ln in self.links:
             for node, port in ((ln.a, ln.a_port), (ln.b, ln.b_port)):
                 if node not in known:
@@ -155,9 +183,10 @@ def _mac(n: int) -> str:
     return ":".join(f"{(n >> s) & 0xff:02x}" for s in range(40, -8, -8))
 
 
-def paper_topology() -> Topology:
+def paper_topology(vm_memory_mib: int = 256) -> Topology:
     """The report's network (Fig. 25): s1 joins edge switches s2 and s3;
-    thin clients tcl1, tcl2 and KVM host pm1 on s2; KVM host pm2 on s3.
+    thin clients tcl1, tcl2 and KVM host pm1 on s2; KVM host pm2 on s3;
+    VMs vm1 (10.0.0.101) and vm2 (10.0.0.102) start on pm2, as in the report.
 
     Fixed ports: s1-1->s2, s1-2->s3; s2-1->s1, s2-2 tcl1, s2-3 tcl2,
     s2-4 pm1; s3-1->s1, s3-2 pm2.
@@ -178,25 +207,32 @@ def paper_topology() -> Topology:
         Link("pm1", 0, "s2", 4),
         Link("pm2", 0, "s3", 2),
     ]
+    t.vms = [
+        VM("vm1", "10.0.0.101", "52:54:00:00:00:01", "pm2", vm_memory_mib),
+        VM("vm2", "10.0.0.102", "52:54:00:00:00:02", "pm2", vm_memory_mib),
+    ]
     return t.validate()
 
 
 def multisite_topology(sites: int = 4, clients: int = 2, hosts: int = 1,
-                       core: int = 1) -> Topology:
+                       core: int = 1, vms: int = 0, vm_memory_mib: int = 256) -> Topology:
     """N edge sites around a core, for scale work.
 
     ``core`` core switches c1..cK (dpids 1..K) form a ring (K >= 3), a single
     link (K == 2) or a single switch (K == 1).  Edge switch of site s is
     ``e<s>`` (dpid 100 + s), attached to core switch ``((s-1) mod K) + 1``.
     Site s has thin clients ``t<s>x<i>`` (10.s.0.i) and KVM hosts
-    ``p<s>x<j>`` (10.s.1.j).
+    ``p<s>x<j>`` (10.s.1.j).  ``vms`` VMs per site, ``v<s>x<k>``
+    (10.s.2.k), start on the KVM hosts of the *next* site (round robin), so
+    each is far from its site's clients until OVCT moves it.
 
     Ports: on core switch ck, ports 1..2 go to the ring neighbours (when
     present) and then one port per attached site, in site order; on edge
     switch e<s>, port 1 is the uplink, then clients 2.., then hosts.
     """
     for name, val, lo, hi in (("sites", sites, 1, 250), ("clients", clients, 0, 250),
-                              ("hosts", hosts, 0, 250), ("core", core, 1, 99)):
+                              ("hosts", hosts, 0, 250), ("core", core, 1, 99),
+                              ("vms", vms, 0, 250)):
         if not isinstance(val, int) or isinstance(val, bool) or not lo <= val <= hi:
             raise TopologyError(f"{name} must be an integer in [{lo}, {hi}], "
                                 f"got {val!r}")
@@ -204,6 +240,8 @@ def multisite_topology(sites: int = 4, clients: int = 2, hosts: int = 1,
         raise TopologyError("a site needs at least one client or host")
     if core > sites:
         raise TopologyError("core must not exceed sites")
+    if vms and not hosts:
+        raise TopologyError("vms need at least one KVM host per site (hosts >= 1)")
 
     t = Topology(f"multisite-{sites}x{clients}c{hosts}h-core{core}")
     cores = [Switch(f"c{k}", k) for k in range(1, core + 1)]
@@ -243,6 +281,11 @@ def multisite_topology(sites: int = 4, clients: int = 2, hosts: int = 1,
             t.hosts.append(h)
             t.links.append(Link(h.name, 0, edge, port))
             port += 1
+    for s in range(1, sites + 1):
+        home = s % sites + 1
+        for k in range(1, vms + 1):
+            t.vms.append(VM(f"v{s}x{k}", f"10.{s}.2.{k}", _mac(0x525400000000 | (s << 8) | k),
+                            f"p{home}x{(k - 1) % hosts + 1}", vm_memory_mib))
     return t.validate()
 
 

@@ -19,7 +19,7 @@ def _gone(pid: int) -> bool:
 
 
 def test_error_inside_the_run_cleans_up_and_keeps_a_flow_dump():
-    tb = Testbed(paper_topology(), run_dir=run_dir("cleanup-error"))
+    tb = Testbed(paper_topology(), run_dir=run_dir("cleanup-error"), kvm=False)
     with pytest.raises(RuntimeError, match="boom"):
         with tb:
             ctl_pid = tb.controller.pid
@@ -32,7 +32,7 @@ def test_error_inside_the_run_cleans_up_and_keeps_a_flow_dump():
 
 
 def test_interrupt_cleans_up():
-    tb = Testbed(paper_topology(), run_dir=run_dir("cleanup-interrupt"))
+    tb = Testbed(paper_topology(), run_dir=run_dir("cleanup-interrupt"), kvm=False)
     with pytest.raises(KeyboardInterrupt):
         with tb:
             ctl_pid = tb.controller.pid

@@ -19,7 +19,7 @@ BURST = 200
 
 @pytest.fixture(scope="module")
 def net():
-    tb = start(paper_topology(), "paper", stats_interval=1.0)
+    tb = start(paper_topology(), "paper", stats_interval=1.0, kvm=False)
     yield tb
     finish(tb)
 

@@ -24,6 +24,8 @@ def test_ping_parse():
     assert (r.transmitted, r.received, r.loss) == (4, 3, 1)
     assert r.rtts_ms == [0.512, 0.301, 0.355] and r.seqs == [1, 2, 4]
     assert r.rtt_min_ms == 0.301 and r.rtt_median_ms == 0.355
+    assert r.times == [1795670000.1, 1795670000.3, 1795670000.7]
+    assert r.max_gap_ms == pytest.approx(400, abs=0.01)
 
 
 def test_ping_parse_total_loss():
@@ -36,6 +38,7 @@ def test_ping_parse_total_loss():
 def test_ping_command():
     assert P.command("10.0.0.1", 20, 0.01) == ["ping", "-D", "-n", "-c", "20", "-i", "0.01",
                                                "-W", "1", "10.0.0.1"]
+    assert "-c" not in P.command("10.0.0.1", None)
     with pytest.raises(ValueError):
         P.command("10.0.0.1", 0)
 
@@ -44,7 +47,7 @@ def test_setup_script_installs_every_debian_package_preflight_names():
     text = open(os.path.join(ROOT, "scripts", "setup.sh")).read()
     block = re.search(r"DEB_PACKAGES=\((.*?)\)", text, re.S).group(1)
     listed = set(block.split())
-    wanted = {r.debian for r in preflight.NETWORK if r.debian}
+    wanted = {r.debian for r in preflight.NETWORK + preflight.KVM if r.debian}
     assert wanted <= listed, wanted - listed
 
 

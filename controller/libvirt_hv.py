@@ -1,0 +1,206 @@
+"""The hypervisor interface on real libvirt (libvirt-python); thin.
+
+Live migration is the report's ``virsh migrate --live --persistent``:
+``migrateToURI3`` with LIVE | PEER2PEER | PERSIST_DEST, the source libvirtd
+talking to the destination's over the emulated network and the QEMU
+migration stream sent to the destination's data-network address.  It runs
+in a thread; the caller gets a :class:`MigrationJob` at once.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import libvirt
+
+from controller.hypervisor import (DomainInfo, HostCapacity, HostSpec, Hypervisor,
+                                   HypervisorError, MigrationError, MigrationJob,
+                                   MigrationStats, cpu_used, parse_domain_xml,
+                                   stats_from_job)
+
+MIGRATE_FLAGS = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
+                 | libvirt.VIR_MIGRATE_PERSIST_DEST)
+
+
+def _silence(_ctx, _err):
+    """libvirt prints every error to stderr by default; we raise instead."""
+
+
+libvirt.registerErrorHandler(_silence, None)
+
+
+class LibvirtHypervisor(Hypervisor):
+    def __init__(self, specs: list[HostSpec], cpu_sample_s: float = 0.5):
+        super().__init__(specs)
+        self.cpu_sample_s = cpu_sample_s
+        self._conns: dict[str, libvirt.virConnect] = {}
+        self._cpu: dict[str, dict[str, tuple[float, int]]] = {}
+        self._lock = threading.Lock()
+
+    def open(self, host: str) -> libvirt.virConnect:
+        """A fresh connection to a host's libvirtd (callers own it)."""
+        spec = self.spec(host)
+        try:
+            return libvirt.open(spec.uri)
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"cannot reach libvirtd of {host} ({spec.uri}): "
+                                  f"{exc.get_error_message()}") from None
+
+    def _conn(self, host: str) -> libvirt.virConnect:
+        with self._lock:
+            conn = self._conns.get(host)
+            if conn is not None:
+                try:
+                    if conn.isAlive():
+                        return conn
+                except libvirt.libvirtError:
+                    pass
+            conn = self.open(host)
+            self._conns[host] = conn
+            return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._conns.values():
+                try:
+                    conn.close()
+                except libvirt.libvirtError:
+                    pass
+            self._conns.clear()
+
+    def domains(self, host: str) -> list[DomainInfo]:
+        conn = self._conn(host)
+        out = []
+        try:
+            for dom in conn.listAllDomains():
+                info = parse_domain_xml(dom.XMLDesc())
+                out.append(DomainInfo(dom.name(), host, bool(dom.isActive()), info["mac"],
+                                      info["ip"], info["memory_mib"], info["vcpus"]))
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"{host}: {exc.get_error_message()}") from None
+        return out
+
+    def _cpu_sample(self, conn) -> dict[str, tuple[float, int]]:
+        now = time.monotonic()
+        return {d.name(): (now, d.info()[4]) for d in conn.listAllDomains(
+            libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)}
+
+    def capacity(self, host: str) -> HostCapacity:
+        spec = self.spec(host)
+        conn = self._conn(host)
+        try:
+            prev = self._cpu.get(host)
+            cur = self._cpu_sample(conn)
+            if not prev or min((t for t, _ in cur.values()), default=0) - \
+                    max((t for t, _ in prev.values()), default=0) > 30:
+                time.sleep(self.cpu_sample_s)   # no recent sample: take a window now
+                prev, cur = cur, self._cpu_sample(conn)
+            self._cpu[host] = cur
+            used, window = cpu_used(prev, cur)
+            mem = sum(parse_domain_xml(d.XMLDesc())["memory_mib"]
+                      for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
+            node_free = conn.getFreeMemory() // (1024 * 1024)
+        except libvirt.libvirtError as exc:
+            raise HypervisorError(f"{host}: {exc.get_error_message()}") from None
+        return HostCapacity(host, spec.memory_mib, mem, spec.cpus, used, window, node_free)
+
+    def _start_migration(self, vm: str, src: str, dst: str, timeout: float) -> MigrationJob:
+        job = LibvirtMigrationJob(self, vm, src, dst, timeout)
+        job.start()
+        return job
+
+
+class LibvirtMigrationJob(MigrationJob):
+    def __init__(self, hv: LibvirtHypervisor, vm: str, src: str, dst: str, timeout: float):
+        super().__init__(vm, src, dst)
+        self.hv = hv
+        self.timeout = timeout
+        self._done = threading.Event()
+        self._stats: MigrationStats | None = None
+        self._error: str | None = None
+        self._aborted = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"migrate-{vm}", daemon=True)
+        self._watch = threading.Thread(target=self._watchdog, name=f"watch-{vm}", daemon=True)
+        self.started = time.monotonic()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._watch.start()
+
+    def _run(self) -> None:
+        dst = self.hv.spec(self.dst)
+        t0 = time.monotonic()
+        conn = None
+        try:
+            conn = self.hv.open(self.src)
+            dom = conn.lookupByName(self.vm)
+            params = {libvirt.VIR_MIGRATE_PARAM_URI: f"tcp://{dst.address}"}
+            dom.migrateToURI3(dst.migrate_uri, params, MIGRATE_FLAGS)
+            wall = time.monotonic() - t0
+            dconn = self.hv.open(self.dst)
+            try:
+                job = dconn.lookupByName(self.vm).jobStats(
+                    libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+            finally:
+                dconn.close()
+            self._stats = stats_from_job(self.vm, self.src, self.dst, job, wall)
+        except libvirt.libvirtError as exc:
+            why = "timed out and was aborted" if self._aborted.is_set() else "failed"
+            self._error = (f"migration of {self.vm} {self.src}->{self.dst} {why}: "
+                           f"{exc.get_error_message()}")
+        except HypervisorError as exc:
+            self._error = f"migration of {self.vm} {self.src}->{self.dst} failed: {exc}"
+        finally:
+            if conn is not None:
+                try:
+                    conn.close()
+                except libvirt.libvirtError:
+                    pass
+            self._done.set()
+
+    def _watchdog(self) -> None:
+        if self._done.wait(self.timeout):
+            return
+        # the job may not have started yet when the deadline passes: keep
+        # asking until the migration call returns
+        while not self._done.is_set():
+            self.abort()
+            self._done.wait(0.5)
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self, timeout: float | None = None) -> MigrationStats:
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"migration of {self.vm} still running")
+        if self._error:
+            raise MigrationError(self._error)
+        assert self._stats is not None
+        return self._stats
+
+    def abort(self) -> None:
+        """Ask libvirt to cancel the job; the VM keeps running on the source."""
+        self._aborted.set()
+        try:
+            conn = self.hv.open(self.src)
+        except HypervisorError:
+            return
+        try:
+            conn.lookupByName(self.vm).abortJob()
+        except libvirt.libvirtError:
+            pass   # finished or failed meanwhile
+        finally:
+            conn.close()
+
+    def progress(self) -> dict:
+        """libvirt's live job statistics (empty when no job runs)."""
+        try:
+            conn = self.hv.open(self.src)
+        except HypervisorError:
+            return {}
+        try:
+            return conn.lookupByName(self.vm).jobStats()
+        except libvirt.libvirtError:
+            return {}
+        finally:
+            conn.close()

@@ -1,0 +1,169 @@
+"""A Mininet host that is a KVM host: its own libvirtd, guests on a bridge.
+
+Inside the host's namespaces:
+
+* ``br0`` enslaves the uplink (``pm1-eth0``) and carries the host's IP and
+  MAC, so guests appear on the emulated network with their own MAC and IP,
+  which they keep when they move;
+* a private libvirtd (``libvirtd --listen``) with private /etc/libvirt,
+  /run/libvirt, /var/lib/libvirt, /var/cache/libvirt and /var/log/libvirt,
+  reachable from the root namespace through its UNIX socket and from the
+  other KVM hosts over TCP on the data network (peer-to-peer migration).
+
+Runtime state lives under a short directory (UNIX socket paths are limited
+to 108 bytes); libvirt's logs go to the run directory for post-mortems.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+
+from mininet.node import Host
+
+from testbed import libvirt_config as LC
+
+PRIVATE = {"/etc/libvirt": "etc", "/run/libvirt": "run", "/var/lib/libvirt": "lib",
+           "/var/cache/libvirt": "cache", "/var/log/libvirt": "log"}
+
+
+class KvmHostError(RuntimeError):
+    pass
+
+
+class KvmHost(Host):
+    """``state_dir``: short root-namespace directory for the private
+    directories; ``log_dir``: where /var/log/libvirt is kept."""
+
+    def __init__(self, name, state_dir: str, log_dir: str, **params):
+        self.state_dir = state_dir
+        self.log_dir = log_dir
+        dirs = []
+        for mount, short in PRIVATE.items():
+            backing = log_dir if short == "log" else os.path.join(state_dir, short)
+            os.makedirs(backing, exist_ok=True)
+            dirs.append((mount, backing))
+        super().__init__(name, privateDirs=dirs, **params)
+        self.libvirtd: subprocess.Popen | None = None
+        self.qemu_pids: set[int] = set()
+
+    # -- paths seen from the root namespace ------------------------------------
+    def backing(self, mount: str) -> str:
+        short = PRIVATE[mount]
+        return self.log_dir if short == "log" else os.path.join(self.state_dir, short)
+
+    @property
+    def socket_path(self) -> str:
+        return os.path.join(self.backing("/run/libvirt"), "libvirt-sock")
+
+    @property
+    def uri(self) -> str:
+        """libvirt URI for the root namespace (the controller's process)."""
+        return f"qemu+unix:///system?socket={self.socket_path}"
+
+    @property
+    def tcp_uri(self) -> str:
+        """libvirt URI for the other KVM hosts (peer-to-peer migration)."""
+        return f"qemu+tcp://{self.IP()}/system"
+
+    # -- bridge ---------------------------------------------------------------
+    def _must(self, *cmd: str) -> str:
+        out, err, rc = self.pexec(list(cmd))
+        if rc != 0:
+            raise KvmHostError(f"{self.name}: {' '.join(cmd)} failed ({rc}): {err.strip()}")
+        return out
+
+    def setup_bridge(self, ip_cidr: str, mac: str, bridge: str = "br0") -> None:
+        """Move the host's address from its uplink onto a Linux bridge that
+        enslaves the uplink; guests' tap devices join the same bridge."""
+        up = self.defaultIntf().name
+        self._must("ip", "link", "add", bridge, "type", "bridge", "forward_delay", "0")
+        self._must("ip", "link", "set", bridge, "address", mac)
+        self._must("ip", "link", "set", up, "master", bridge)
+        self._must("ip", "addr", "flush", "dev", up)
+        self._must("ip", "addr", "add", ip_cidr, "dev", bridge)
+        self._must("ip", "link", "set", bridge, "up")
+        # the host's own TCP (libvirtd, migration streams) leaves through the
+        # bridge: full checksums, as for every host interface
+        self._must("ethtool", "-K", bridge, "tx", "off")
+        self.bridge = bridge
+
+    def announce_interface(self) -> str:
+        return getattr(self, "bridge", None) or self.defaultIntf().name
+
+    # -- libvirtd -------------------------------------------------------------
+    def start_libvirtd(self, run_id: str) -> None:
+        etc = self.backing("/etc/libvirt")
+        with open(os.path.join(etc, "libvirtd.conf"), "w") as fh:
+            fh.write(LC.libvirtd_conf(LC.host_uuid(self.name, run_id), self.IP(),
+                                      "/var/log/libvirt/libvirtd.log"))
+        with open(os.path.join(etc, "qemu.conf"), "w") as fh:
+            fh.write(LC.qemu_conf())
+        out = open(os.path.join(self.log_dir, "libvirtd.out"), "ab")
+        self.libvirtd = self.popen(
+            ["libvirtd", "--listen", "--config", "/etc/libvirt/libvirtd.conf",
+             "--pid-file", "/run/libvirt/libvirtd.pid"],
+            stdout=out, stderr=subprocess.STDOUT)
+        out.close()
+
+    def libvirtd_alive(self) -> bool:
+        return self.libvirtd is not None and self.libvirtd.poll() is None
+
+    def note_qemu_pids(self) -> set[int]:
+        """Remember the PIDs of this host's QEMU processes (libvirt writes
+        them to /run/libvirt/qemu/<vm>.pid) so they can be stopped by PID."""
+        for path in glob.glob(os.path.join(self.backing("/run/libvirt"), "qemu", "*.pid")):
+            try:
+                self.qemu_pids.add(int(open(path).read().strip()))
+            except (OSError, ValueError):
+                pass
+        return self.qemu_pids
+
+    def stop_libvirtd(self, timeout: float = 15.0, kill_qemu: bool = True) -> list[str]:
+        """Stop libvirtd by PID and (``kill_qemu``) any QEMU it left running.
+        Returns problems.  ``kill_qemu=False`` is a daemon outage: guests keep
+        running and a restarted libvirtd takes them over again."""
+        problems = []
+        self.note_qemu_pids()
+        if self.libvirtd is not None and self.libvirtd.poll() is None:
+            self.libvirtd.send_signal(signal.SIGTERM)
+            try:
+                self.libvirtd.wait(timeout)
+            except subprocess.TimeoutExpired:
+                problems.append(f"{self.name}: libvirtd ignored SIGTERM")
+                self.libvirtd.kill()
+                self.libvirtd.wait(5)
+        for pid in sorted(self.qemu_pids) if kill_qemu else ():
+            if _alive(pid):
+                problems.append(f"{self.name}: QEMU pid {pid} still running; killed")
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        return problems
+
+    def leftovers(self) -> list[str]:
+        out = []
+        if self.libvirtd is not None and _alive(self.libvirtd.pid):
+            out.append(f"{self.name}: libvirtd pid {self.libvirtd.pid}")
+        out += [f"{self.name}: QEMU pid {p}" for p in sorted(self.qemu_pids) if _alive(p)]
+        return out
+
+    def terminate(self):
+        super().terminate()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
