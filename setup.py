@@ -22,6 +22,11 @@ setup(
         "pydantic>=2.5,<3",
         "PyYAML>=6.0",
         "pingparsing>=1.4",
+        "vncdotool>=1.2",
+        # twisted (under vncdotool) imports these; the venv sees Debian's
+        # older pyOpenSSL otherwise, which breaks with PyPI's cryptography
+        "service_identity>=21.1",
+        "pyOpenSSL>=24.0",
     ],
     extras_require={
         "test": ["pytest>=7.4"],

@@ -23,6 +23,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="where events.jsonl, stats.jsonl, state.json go")
     p.add_argument("--stats-interval", type=float, default=5.0,
                    help="seconds between flow/port statistics polls")
+    p.add_argument("--config", help="policy and inventory file (YAML); see controller/config.py")
+    p.add_argument("--check-config", action="store_true",
+                   help="validate --config and exit")
     p.add_argument("--log-file", help="log here instead of stderr")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
@@ -35,6 +38,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # validate the configuration before anything starts
+    from controller import config as cfgmod
+    try:
+        conf = cfgmod.load(args.config) if args.config else cfgmod.ControllerConfig()
+    except cfgmod.ConfigError as exc:
+        print(f"controller: {exc}", file=sys.stderr)
+        return 2
+    if args.check_config:
+        print(f"{args.config}: OK ({len(conf.hypervisors)} hypervisors, "
+              f"update mode {conf.ovct.update_mode})")
+        return 0
     os.makedirs(args.run_dir, exist_ok=True)
     logging.basicConfig(
         filename=args.log_file, level=logging.DEBUG if args.verbose else logging.INFO,
@@ -52,7 +66,8 @@ def main(argv=None) -> int:
     cfg.CONF(args=["--ofp-listen-host", args.host,
                    "--ofp-tcp-listen-port", str(args.port),
                    "--observe-links"], project="os_ken")
-    app.SETTINGS = Settings(run_dir=args.run_dir, stats_interval=args.stats_interval)
+    app.SETTINGS = Settings(run_dir=args.run_dir, stats_interval=args.stats_interval,
+                            config=conf)
 
     def _stop(signum, _frame):
         # os-ken's native hub runs non-daemon threads that cannot be killed,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
 
@@ -17,8 +18,10 @@ from os_ken.lib import hub
 from os_ken.ofproto import ofproto_v1_3
 from os_ken.topology import event as topo_event
 
+from controller import classes as C
 from controller import flows as F
 from controller import packets
+from controller.ovct import Ovct, RouterNetwork
 from controller.record import EventLog, write_json_atomic
 from controller.routing import Router
 from controller.settings import Settings
@@ -43,7 +46,7 @@ class OvctApp(app_manager.OSKenApp):
         self.event_log = EventLog(os.path.join(s.run_dir, "events.jsonl"))
         self.stats_log = EventLog(os.path.join(s.run_dir, "stats.jsonl"))
         self.state_path = os.path.join(s.run_dir, "state.json")
-        self.router = Router(plan=F.ClassPlan.from_classes(s.classes),
+        self.router = Router(plan=F.ClassPlan.from_classes(s.config.classes()),
                              events=self._event)
         self.stats = StatsAccumulator()
         self.datapaths: dict = {}
@@ -51,6 +54,21 @@ class OvctApp(app_manager.OSKenApp):
         self._lock = threading.RLock()
         self._dirty = threading.Event()
         self._dirty.set()
+        self._barriers: dict[tuple[int, int], str] = {}   # (dpid, xid) -> tag
+        # OVCT runs in its own thread, fed by a queue: the os-ken event loop
+        # never waits on libvirt
+        self._ovct_q: queue.Queue = queue.Queue()
+        self.ovct = None
+        if s.config.hypervisors:
+            from controller.hypervisor import HostSpec
+            from controller.libvirt_hv import LibvirtHypervisor
+            hv = LibvirtHypervisor([HostSpec(h.name, h.uri, h.address, h.memory_mib, h.cpus)
+                                    for h in s.config.hypervisors])
+            self.ovct = Ovct(s.config.ovct, hv, RouterNetwork(self.router, self._send, self._lock),
+                             self._event, time.monotonic)
+            self.router.on_vnc = self._ovct_q.put
+            self.router.on_host_seen = lambda ip, loc, t: self._ovct_q.put(
+                ("host_seen", ip, loc.dpid, loc.port, t))
 
     def start(self):
         # background loops start with the app, not on construction, so the
@@ -58,9 +76,27 @@ class OvctApp(app_manager.OSKenApp):
         thread = super().start()
         self.threads.append(hub.spawn(self._poll_loop))
         self.threads.append(hub.spawn(self._state_loop))
-        self._event("controller_start", {"pid": os.getpid(),
-                                          "stats_interval": self.settings.stats_interval})
+        if self.ovct is not None:
+            self.threads.append(hub.spawn(self._ovct_loop))
+        self._event("controller_start", {
+            "pid": os.getpid(), "stats_interval": self.settings.stats_interval,
+            "ovct": self.settings.config.ovct.model_dump(mode="json"),
+            "hypervisors": [h.name for h in self.settings.config.hypervisors]})
         return thread
+
+    def _ovct_loop(self):
+        while True:
+            try:
+                ev = self._ovct_q.get(timeout=0.05)
+            except queue.Empty:
+                ev = None
+            try:
+                if ev is not None:
+                    self.ovct.handle(ev)
+                self.ovct.poll()
+            except Exception as exc:   # keep routing whatever OVCT does
+                LOG.exception("OVCT error")
+                self._event("ovct_error", {"error": repr(exc)})
 
     # -- plumbing -------------------------------------------------------------
     def _event(self, kind: str, payload: dict) -> None:
@@ -77,15 +113,16 @@ class OvctApp(app_manager.OSKenApp):
                 out = ofp.OFPP_CONTROLLER if m.out_port == F.CONTROLLER else m.out_port
                 actions = [] if out is None else [
                     parser.OFPActionOutput(out, ofp.OFPCML_NO_BUFFER)]
+                inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)]
+                if m.goto_table is not None:
+                    inst.append(parser.OFPInstructionGotoTable(m.goto_table))
                 dp.send_msg(parser.OFPFlowMod(
                     dp, cookie=m.cookie, cookie_mask=m.cookie_mask,
                     table_id=m.table_id, command=getattr(ofp, _COMMANDS[m.command]),
-                    priority=m.priority,
+                    idle_timeout=m.idle_timeout, priority=m.priority,
                     flags=ofp.OFPFF_SEND_FLOW_REM if m.notify_removed else 0,
                     out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY,
-                    match=parser.OFPMatch(**dict(m.match)),
-                    instructions=[parser.OFPInstructionActions(
-                        ofp.OFPIT_APPLY_ACTIONS, actions)]))
+                    match=parser.OFPMatch(**dict(m.match)), instructions=inst))
             elif isinstance(m, (F.PacketOut, F.ArpReply)):
                 if isinstance(m, F.ArpReply):
                     data = packets.arp_reply(m.src_mac, m.src_ip, m.dst_mac, m.dst_ip)
@@ -96,7 +133,11 @@ class OvctApp(app_manager.OSKenApp):
                     dp, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
                     actions=[parser.OFPActionOutput(p) for p in ports], data=data))
             elif isinstance(m, F.Barrier):
-                dp.send_msg(parser.OFPBarrierRequest(dp))
+                req = parser.OFPBarrierRequest(dp)
+                dp.set_xid(req)
+                if m.tag:
+                    self._barriers[(m.dpid, req.xid)] = m.tag
+                dp.send_msg(req)
 
     def _call(self, fn, *args) -> None:
         with self._lock:
@@ -145,7 +186,14 @@ class OvctApp(app_manager.OSKenApp):
         if in_port is None:
             return
         self._call(self.router.packet_in, msg.datapath.id, in_port,
-                   packets.decode(msg.data), msg.data, time.monotonic())
+                   packets.decode(msg.data), msg.data, time.monotonic(), msg.table_id)
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def _barrier_reply(self, ev):
+        dpid = ev.msg.datapath.id
+        tag = self._barriers.pop((dpid, ev.msg.xid), None)
+        if tag is not None:
+            self._ovct_q.put(("barrier", tag, dpid, time.monotonic()))
 
     # -- statistics ---------------------------------------------------------------
     def _poll_loop(self):
@@ -205,6 +253,11 @@ class OvctApp(app_manager.OSKenApp):
     @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
     def _flow_removed(self, ev):
         m = ev.msg
+        if (C.parse_cookie(m.cookie).cls == C.SESSION
+                and m.reason == m.datapath.ofproto.OFPRR_IDLE_TIMEOUT):
+            key = (m.match.get("ipv4_src"), m.match.get("tcp_src"),
+                   m.match.get("ipv4_dst"), m.match.get("tcp_dst"))
+            self._ovct_q.put(("session_idle", key, time.monotonic()))
         with self._lock:
             self.stats.removed(m.datapath.id, FlowSample(
                 m.table_id, m.priority, str(m.match), m.cookie,

@@ -7,7 +7,10 @@ selected with one cookie mask (to re-point a VM that moved)::
 
     bits 63..56  0xC7        marks our flows
     bits 55..48  class id    see CLASS_IDS
-    bits 47..32  0
+    bits 47..40  generation  0 or 1: a destination's flows are re-installed
+                             under the other generation when a VM moves
+                             (make-before-break), then the old one is deleted
+    bits 39..32  0
     bits 31..0   IPv4 destination (0 for flows that serve no one destination)
 """
 from __future__ import annotations
@@ -20,14 +23,19 @@ CONTROL = "control"      # table-miss, ARP and LLDP to the controller
 OTHER = "other"          # IPv4 that no other class claims
 VNC = "vnc"              # thin-client sessions (RFB)
 MIGRATION = "migration"  # libvirt/QEMU live-migration streams
-CLASS_IDS = {CONTROL: 1, OTHER: 2, VNC: 3, MIGRATION: 4}
+DETECT = "detect"        # copies of VNC SYN/FIN/RST to the controller (OVCT phase 1)
+SESSION = "session"      # per-VNC-session monitor flows (idle timeout = session end)
+CLASS_IDS = {CONTROL: 1, OTHER: 2, VNC: 3, MIGRATION: 4, DETECT: 5, SESSION: 6}
 CLASS_NAMES = {v: k for k, v in CLASS_IDS.items()}
 
 DST_MASK = 0xFFFFFFFF
+GEN_MASK = 0xFF << 40
 CLASS_MASK = 0xFF << 48
 MAGIC_MASK = 0xFF << 56
-#: cookie_mask that selects every flow of one destination, any class
+#: cookie_mask that selects every flow of one destination, any class and
+#: generation; with GEN_MASK added, one generation only
 DEST_COOKIE_MASK = MAGIC_MASK | DST_MASK
+DEST_GEN_COOKIE_MASK = MAGIC_MASK | GEN_MASK | DST_MASK
 
 
 def ip_to_int(ip: str) -> int:
@@ -38,14 +46,15 @@ def int_to_ip(n: int) -> str:
     return str(ipaddress.IPv4Address(n))
 
 
-def make_cookie(cls: str, dst_ip: str | None = None) -> int:
+def make_cookie(cls: str, dst_ip: str | None = None, gen: int = 0) -> int:
     dst = ip_to_int(dst_ip) if dst_ip else 0
-    return (MAGIC << 56) | (CLASS_IDS[cls] << 48) | dst
+    return (MAGIC << 56) | (CLASS_IDS[cls] << 48) | ((gen & 0xFF) << 40) | dst
 
 
-def dest_cookie(dst_ip: str) -> int:
-    """Cookie value to use with DEST_COOKIE_MASK for one destination."""
-    return (MAGIC << 56) | ip_to_int(dst_ip)
+def dest_cookie(dst_ip: str, gen: int = 0) -> int:
+    """Cookie value to use with DEST_COOKIE_MASK (any generation) or
+    DEST_GEN_COOKIE_MASK (generation ``gen``) for one destination."""
+    return (MAGIC << 56) | ((gen & 0xFF) << 40) | ip_to_int(dst_ip)
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class CookieInfo:
     ours: bool
     cls: str | None
     dst: str | None
+    gen: int = 0
 
 
 def parse_cookie(cookie: int) -> CookieInfo:
@@ -60,7 +70,7 @@ def parse_cookie(cookie: int) -> CookieInfo:
         return CookieInfo(False, None, None)
     cls = CLASS_NAMES.get((cookie >> 48) & 0xFF)
     dst = cookie & DST_MASK
-    return CookieInfo(True, cls, int_to_ip(dst) if dst else None)
+    return CookieInfo(True, cls, int_to_ip(dst) if dst else None, (cookie >> 40) & 0xFF)
 
 
 def range_to_masks(lo: int, hi: int, width: int = 16) -> list[tuple[int, int]]:

@@ -3,7 +3,22 @@
 Nothing here knows os-ken: :mod:`controller.app` turns these dataclasses into
 real OpenFlow 1.3 messages, and the unit tests apply them to a fake table.
 Match keys use OXM names as os-ken does (``eth_type``, ``ipv4_dst``,
-``ip_proto``, ``tcp_dst`` ...); a masked value is a ``(value, mask)`` tuple.
+``ip_proto``, ``tcp_dst``, ``tcp_flags`` ...); a masked value is a
+``(value, mask)`` tuple.
+
+Pipeline (every switch):
+
+* table 0, *detect*: ARP/RARP to the controller, IPv6 dropped, copies of the
+  first packet (SYN) and of FIN/RST of TCP connections to VNC ports sent to
+  the controller (OVCT phase 1), per-session monitor flows; everything then
+  continues to table 1;
+* table 1, *route*: per destination, the next hop of a shortest path (a base
+  IPv4 flow, class *other*, and per-class TCP port flows above it); a miss
+  goes to the controller.
+
+A destination's live flows are generation 0.  Generation 1 is *staging*:
+the same flows at slightly lower priority, shadowed by the live ones, used
+to prepare a VM's new path while it migrates (make-before-break).
 """
 from __future__ import annotations
 
@@ -21,10 +36,19 @@ CONTROLLER = "controller"   # output port meaning "send to the controller"
 
 ADD, MODIFY, DELETE = "add", "modify", "delete"
 
+TABLE_DETECT = 0
+TABLE_ROUTE = 1
+
 PRIO_MISS = 0
 PRIO_DEST = 100
 PRIO_CLASS = 200
+PRIO_STAGING_OFFSET = 5      # staging (generation 1) flows sit this much lower
+PRIO_SYN = 100
+PRIO_SESSION = 200
+PRIO_FIN = 300
 PRIO_CONTROL = 1000
+
+TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
 
 Match = tuple  # sorted tuple of (field, value) pairs
 
@@ -42,9 +66,10 @@ class FlowMod:
     priority: int = 0
     cookie: int = 0
     cookie_mask: int = 0
-    table_id: int = 0
+    table_id: int = TABLE_ROUTE
     notify_removed: bool = False        # OFPFF_SEND_FLOW_REM
-
+    goto_table: int | None = None       # after the actions, continue there
+    idle_timeout: int = 0
 
 @dataclass(frozen=True)
 class PacketOut:
@@ -68,22 +93,12 @@ class ArpReply:
 
 @dataclass(frozen=True)
 class Barrier:
+    """A barrier; ``tag`` comes back with the reply (see the shim)."""
     dpid: int
+    tag: str = ""
 
 
 Message = FlowMod | PacketOut | ArpReply | Barrier
-
-
-def static_flows(dpid: int) -> list[FlowMod]:
-    """What every switch gets when it connects: table-miss and ARP/RARP to
-    the controller, IPv6 dropped (it only spoils counters)."""
-    ctl = C.make_cookie(C.CONTROL)
-    return [
-        FlowMod(dpid, ADD, (), CONTROLLER, PRIO_MISS, ctl),
-        FlowMod(dpid, ADD, match(eth_type=ETH_ARP), CONTROLLER, PRIO_CONTROL, ctl),
-        FlowMod(dpid, ADD, match(eth_type=ETH_RARP), CONTROLLER, PRIO_CONTROL, ctl),
-        FlowMod(dpid, ADD, match(eth_type=ETH_IPV6), None, PRIO_CONTROL, ctl),
-    ]
 
 
 @dataclass(frozen=True)
@@ -96,20 +111,67 @@ class ClassPlan:
     def from_classes(cls, classes: Iterable[C.TrafficClass]) -> "ClassPlan":
         return cls(tuple((c.name, tuple(c.port_masks())) for c in classes))
 
+    def masks(self, name: str) -> tuple[tuple[int, int], ...]:
+        for n, masks in self.entries:
+            if n == name:
+                return masks
+        return ()
+
 
 DEFAULT_PLAN = ClassPlan.from_classes(C.DEFAULT_CLASSES)
 
 
+def static_flows(dpid: int, plan: "ClassPlan" = DEFAULT_PLAN) -> list[FlowMod]:
+    """What every switch gets when it connects (see the module docstring)."""
+    ctl = C.make_cookie(C.CONTROL)
+    det = C.make_cookie(C.DETECT)
+    D, R = TABLE_DETECT, TABLE_ROUTE
+    flows = [
+        FlowMod(dpid, ADD, (), None, PRIO_MISS, ctl, table_id=D, goto_table=R),
+        FlowMod(dpid, ADD, match(eth_type=ETH_ARP), CONTROLLER, PRIO_CONTROL, ctl, table_id=D),
+        FlowMod(dpid, ADD, match(eth_type=ETH_RARP), CONTROLLER, PRIO_CONTROL, ctl, table_id=D),
+        FlowMod(dpid, ADD, match(eth_type=ETH_IPV6), None, PRIO_CONTROL, ctl, table_id=D),
+        FlowMod(dpid, ADD, (), CONTROLLER, PRIO_MISS, ctl, table_id=R),
+    ]
+    for value, mask in plan.masks(C.VNC):
+        port = value if mask == 0xFFFF else (value, mask)
+        tcp = {"eth_type": ETH_IPV4, "ip_proto": IPPROTO_TCP}
+        # a new connection to a VNC port: SYN without ACK
+        flows.append(FlowMod(dpid, ADD, match(**tcp, tcp_dst=port,
+                                              tcp_flags=(TCP_SYN, TCP_SYN | TCP_ACK)),
+                             CONTROLLER, PRIO_SYN, det, table_id=D, goto_table=R))
+        # its end, from either side
+        for side in ("tcp_dst", "tcp_src"):
+            for flag in (TCP_FIN, TCP_RST):
+                flows.append(FlowMod(dpid, ADD, match(**tcp, **{side: port},
+                                                      tcp_flags=(flag, flag)),
+                                     CONTROLLER, PRIO_FIN, det, table_id=D, goto_table=R))
+    return flows
+
+
+def session_monitor(dpid: int, client_ip: str, client_port: int, vm_ip: str, vm_port: int,
+                    idle_timeout: int) -> FlowMod:
+    """A flow that sees one VNC session's client->VM packets and expires
+    (flow-removed, reason idle) when the session goes quiet."""
+    return FlowMod(dpid, ADD, match(eth_type=ETH_IPV4, ip_proto=IPPROTO_TCP,
+                                    ipv4_src=client_ip, ipv4_dst=vm_ip,
+                                    tcp_src=client_port, tcp_dst=vm_port),
+                   None, PRIO_SESSION, C.make_cookie(C.SESSION, vm_ip), table_id=TABLE_DETECT,
+                   notify_removed=True, goto_table=TABLE_ROUTE, idle_timeout=idle_timeout)
+
+
 def destination_flows(dpid: int, dst_ip: str, out_port: int,
-                      plan: ClassPlan = DEFAULT_PLAN) -> list[FlowMod]:
+                      plan: ClassPlan = DEFAULT_PLAN, gen: int = 0) -> list[FlowMod]:
     """All flows that send traffic for ``dst_ip`` out of ``out_port`` on one
     switch: a base IPv4 flow (class *other*) and, at higher priority, one
-    flow per TCP port prefix of each class, in either direction."""
+    flow per TCP port prefix of each class, in either direction.  ``gen=1``
+    builds the staging copy (lower priority, its own cookie generation)."""
+    low = PRIO_STAGING_OFFSET if gen else 0
     flows = [FlowMod(dpid, ADD, match(eth_type=ETH_IPV4, ipv4_dst=dst_ip),
-                     out_port, PRIO_DEST, C.make_cookie(C.OTHER, dst_ip),
+                     out_port, PRIO_DEST - low, C.make_cookie(C.OTHER, dst_ip, gen),
                      notify_removed=True)]
     for i, (name, masks) in enumerate(plan.entries):
-        cookie = C.make_cookie(name, dst_ip)
+        cookie = C.make_cookie(name, dst_ip, gen)
         for value, mask in masks:
             port = value if mask == 0xFFFF else (value, mask)
             for key in ("tcp_dst", "tcp_src"):
@@ -117,21 +179,24 @@ def destination_flows(dpid: int, dst_ip: str, out_port: int,
                     dpid, ADD,
                     match(eth_type=ETH_IPV4, ipv4_dst=dst_ip,
                           ip_proto=IPPROTO_TCP, **{key: port}),
-                    out_port, PRIO_CLASS + i, cookie, notify_removed=True))
+                    out_port, PRIO_CLASS + i - low, cookie, notify_removed=True))
     return flows
 
 
-def repoint_destination(dpid: int, dst_ip: str, out_port: int) -> FlowMod:
-    """One non-strict MODIFY that re-points every flow of a destination on a
-    switch (selected by cookie), keeping their counters."""
-    return FlowMod(dpid, MODIFY, (), out_port, 0, C.dest_cookie(dst_ip),
-                   C.DEST_COOKIE_MASK)
+def repoint_destination(dpid: int, dst_ip: str, out_port: int, gen: int = 0) -> FlowMod:
+    """One non-strict MODIFY that re-points every flow of a destination (one
+    generation) on a switch, selected by cookie, keeping their counters."""
+    return FlowMod(dpid, MODIFY, (), out_port, 0, C.dest_cookie(dst_ip, gen),
+                   C.DEST_GEN_COOKIE_MASK)
 
 
-def delete_destination(dpid: int, dst_ip: str) -> FlowMod:
-    """Delete every flow of a destination on a switch (selected by cookie)."""
-    return FlowMod(dpid, DELETE, (), None, 0, C.dest_cookie(dst_ip),
-                   C.DEST_COOKIE_MASK)
+def delete_destination(dpid: int, dst_ip: str, gen: int | None = None) -> FlowMod:
+    """Delete a destination's flows on a switch, selected by cookie: every
+    generation, or only ``gen``."""
+    if gen is None:
+        return FlowMod(dpid, DELETE, (), None, 0, C.dest_cookie(dst_ip), C.DEST_COOKIE_MASK)
+    return FlowMod(dpid, DELETE, (), None, 0, C.dest_cookie(dst_ip, gen),
+                   C.DEST_GEN_COOKIE_MASK)
 
 
 def count_by_command(msgs: Iterable[Message]) -> dict[str, int]:

@@ -11,7 +11,13 @@ messages from :mod:`controller.flows`.  The router
 * keeps, for every known destination and every switch, flows to the next
   hop of a shortest path (destination-based trees), and reconciles them when
   a host moves or the topology changes: new switches get ADDs, changed next
-  hops one cookie-selected MODIFY per switch, unreachable ones a DELETE.
+  hops one cookie-selected MODIFY per switch, unreachable ones a DELETE;
+* reports VNC connections (the SYN and FIN/RST copies of table 0) and the
+  arrival of watched hosts at a new port to OVCT through ``hooks``;
+* lets OVCT take a moving VM's flows over (``pin``) and move them in one of
+  two ways: the report's (``paper_move``: delete everything for the address,
+  then install the new flows) or make-before-break (``prepare_move`` while
+  the VM migrates, ``commit_move`` when it resumes at the destination).
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from controller import flows as F
+from controller.classes import VNC as C_VNC
 from controller.netview import HostLoc, NetView
 
 ZERO_IP = "0.0.0.0"
@@ -53,6 +60,31 @@ def _no_events(kind: str, payload: dict) -> None:
     pass
 
 
+@dataclass(frozen=True)
+class VncConnection:
+    """A VNC connection seen at the client's edge switch (OVCT phase 1)."""
+    kind: str            # "start" (SYN), "fin" or "rst"
+    client_ip: str
+    client_port: int
+    server_ip: str
+    server_port: int
+    dpid: int            # where the copy came from
+    in_port: int
+    time: float
+
+
+@dataclass(frozen=True)
+class Staging:
+    """A destination being moved make-before-break."""
+    dpid: int
+    port: int
+    out_ports: dict[int, int]
+
+
+def _in_masks(port: int | None, masks) -> bool:
+    return port is not None and any((port & m) == v for v, m in masks)
+
+
 @dataclass
 class Router:
     plan: F.ClassPlan = F.DEFAULT_PLAN
@@ -61,6 +93,13 @@ class Router:
     # what we have installed: (dpid, dst ip) -> out port
     installed: dict[tuple[int, str], int] = field(default_factory=dict)
     _arp_floods: dict[tuple[str, str], float] = field(default_factory=dict)
+    # OVCT: destinations whose flows OVCT manages while they move
+    pinned: set[str] = field(default_factory=set)
+    staging: dict[str, Staging] = field(default_factory=dict)
+    # callbacks: on_vnc(VncConnection), on_host_seen(ip, HostLoc, now) for
+    # pinned hosts that show up somewhere new; they must not block
+    on_vnc: Callable[[VncConnection], None] | None = None
+    on_host_seen: Callable[[str, HostLoc, float], None] | None = None
 
     # -- switches and links -------------------------------------------------
     def switch_enter(self, dpid: int, ports: set[int], now: float) -> list[F.Message]:
@@ -68,7 +107,7 @@ class Router:
         for key in [k for k in self.installed if k[0] == dpid]:
             del self.installed[key]      # a (re)connected switch starts empty
         self.events("switch_enter", {"dpid": dpid, "ports": sorted(ports)})
-        return [*F.static_flows(dpid), *self.reconcile()]
+        return [*F.static_flows(dpid, self.plan), *self.reconcile()]
 
     def switch_leave(self, dpid: int, now: float) -> list[F.Message]:
         self.view.remove_switch(dpid)
@@ -99,31 +138,58 @@ class Router:
 
     # -- packets ----------------------------------------------------------------
     def packet_in(self, dpid: int, in_port: int, pkt: Packet | None, data: bytes,
-                  now: float) -> list[F.Message]:
+                  now: float, table_id: int = F.TABLE_ROUTE) -> list[F.Message]:
         """Handle one packet-in.  ``pkt`` is None when the shim could not
-        decode it: such packets are ignored."""
+        decode it: such packets are ignored.  ``table_id`` is the table that
+        sent it: copies from the detect table were forwarded by the switch
+        already and are only looked at, never delivered again."""
         if pkt is None or dpid not in self.view.ports:
             return []
         if self.view.is_link_port(dpid, in_port):
             return []   # only edge ports teach us where hosts are
+        if table_id == F.TABLE_DETECT and pkt.eth_type == F.ETH_IPV4:
+            self._vnc(dpid, in_port, pkt, now)
+            return self._learn(pkt.ip_src, pkt.eth_src, dpid, in_port, now)
         out: list[F.Message] = []
         if pkt.eth_type == F.ETH_ARP and pkt.arp_op in (ARP_REQUEST, ARP_REPLY):
-            out += self._learn(pkt.arp_spa, pkt.arp_sha, dpid, in_port)
+            out += self._learn(pkt.arp_spa, pkt.arp_sha, dpid, in_port, now)
             out += self._arp(dpid, in_port, pkt, data, now)
         elif pkt.eth_type == F.ETH_RARP:
             known = self.view.host_by_mac(pkt.eth_src)
             if known is not None:
-                out += self._learn(known.ip, known.mac, dpid, in_port)
+                out += self._learn(known.ip, known.mac, dpid, in_port, now)
         elif pkt.eth_type == F.ETH_IPV4 and pkt.ip_src and pkt.ip_dst:
-            out += self._learn(pkt.ip_src, pkt.eth_src, dpid, in_port)
+            out += self._learn(pkt.ip_src, pkt.eth_src, dpid, in_port, now)
             dst = self.view.hosts.get(pkt.ip_dst)
             if dst is not None:
                 # flows were not there yet: deliver this one packet directly
                 out.append(F.PacketOut(dst.dpid, (dst.port,), data))
         return out
 
+    def _vnc(self, dpid: int, in_port: int, pkt: Packet, now: float) -> None:
+        """A copy from the detect table: report VNC connection starts/ends."""
+        if self.on_vnc is None or pkt.ip_proto != F.IPPROTO_TCP or pkt.tcp_flags is None:
+            return
+        masks = self.plan.masks(C_VNC)
+        flags = pkt.tcp_flags
+        if _in_masks(pkt.tcp_dst, masks):
+            client, cport, server, sport = pkt.ip_src, pkt.tcp_src, pkt.ip_dst, pkt.tcp_dst
+        elif _in_masks(pkt.tcp_src, masks):
+            client, cport, server, sport = pkt.ip_dst, pkt.tcp_dst, pkt.ip_src, pkt.tcp_src
+        else:
+            return
+        if flags & F.TCP_RST:
+            kind = "rst"
+        elif flags & F.TCP_FIN:
+            kind = "fin"
+        elif flags & F.TCP_SYN and not flags & F.TCP_ACK and client == pkt.ip_src:
+            kind = "start"
+        else:
+            return
+        self.on_vnc(VncConnection(kind, client, cport, server, sport, dpid, in_port, now))
+
     def _learn(self, ip: str | None, mac: str | None, dpid: int,
-               port: int) -> list[F.Message]:
+               port: int, now: float = 0.0) -> list[F.Message]:
         if not ip or ip == ZERO_IP or not mac or mac == BROADCAST_MAC:
             return []
         old = self.view.hosts.get(ip)
@@ -131,6 +197,8 @@ class Router:
         if old == new:
             return []
         self.view.hosts[ip] = new
+        if ip in self.pinned and old is not None and self.on_host_seen is not None:
+            self.on_host_seen(ip, new, now)
         if old is None:
             self.events("host_learnt", {"ip": ip, "mac": mac, "dpid": dpid, "port": port})
         else:
@@ -146,6 +214,11 @@ class Router:
             if pkt.arp_tpa == pkt.arp_spa:
                 return []                      # gratuitous: learnt above
             if target is not None:
+                if (target.dpid, target.port) == (dpid, in_port):
+                    # both behind one port (a VM and its KVM host's bridge):
+                    # the request reached the target there already, and a
+                    # reply from us would teach that bridge a wrong port
+                    return []
                 return [F.ArpReply(dpid, in_port, target.mac, target.ip,
                                    pkt.arp_sha, pkt.arp_spa)]
             key = (pkt.arp_spa or "", pkt.arp_tpa or "")
@@ -173,6 +246,8 @@ class Router:
     def desired(self) -> dict[tuple[int, str], int]:
         want: dict[tuple[int, str], int] = {}
         for ip, h in sorted(self.view.hosts.items()):
+            if ip in self.pinned:
+                continue
             for dpid, port in self.view.out_ports_to(h.dpid, h.port).items():
                 want[(dpid, ip)] = port
         return want
@@ -193,10 +268,77 @@ class Router:
             else:
                 out.append(F.repoint_destination(dpid, ip, port))
             self.installed[key] = port
-        for key in [k for k in self.installed if k not in want]:
+        for key in [k for k in self.installed if k not in want and k[1] not in self.pinned]:
             out.append(F.delete_destination(*key))
             del self.installed[key]
         return out
+
+    # -- OVCT: moving a VM's flows ----------------------------------------------
+    def pin(self, ip: str) -> None:
+        """OVCT owns ``ip``'s flows from now on (until a move ends)."""
+        self.pinned.add(ip)
+
+    def unpin(self, ip: str) -> list[F.Message]:
+        self.pinned.discard(ip)
+        self.staging.pop(ip, None)
+        return self.reconcile()
+
+    def prepare_move(self, ip: str, dpid: int, port: int) -> list[F.Message]:
+        """Make-before-break, step 1 (while the VM migrates): install the
+        path to its new port as staging flows, shadowed by the live ones."""
+        self.pin(ip)
+        outs = self.view.out_ports_to(dpid, port)
+        self.staging[ip] = Staging(dpid, port, outs)
+        msgs: list[F.Message] = []
+        for d, p in sorted(outs.items()):
+            msgs += F.destination_flows(d, ip, p, self.plan, gen=1)
+        self.events("flows_staged", {"ip": ip, "to": [dpid, port], "switches": len(outs)})
+        return msgs
+
+    def commit_move(self, ip: str, tag: str = "") -> list[F.Message]:
+        """Make-before-break, step 2 (the VM runs at its new port): delete
+        the live flows on every switch, so the staging ones take over, with a
+        barrier per switch; then, traffic-neutral, re-install the new path as
+        live flows and drop the staging copy."""
+        st = self.staging.pop(ip)
+        old = [d for (d, i) in self.installed if i == ip]
+        msgs: list[F.Message] = [F.delete_destination(d, ip, gen=0) for d in sorted(set(old))]
+        msgs += [F.Barrier(d, tag) for d in sorted(set(old) | set(st.out_ports))]
+        for key in [k for k in self.installed if k[1] == ip]:
+            del self.installed[key]
+        for d, p in sorted(st.out_ports.items()):
+            msgs += F.destination_flows(d, ip, p, self.plan, gen=0)
+            self.installed[(d, ip)] = p
+        msgs += [F.delete_destination(d, ip, gen=1) for d in sorted(st.out_ports)]
+        mac = self.view.hosts[ip].mac if ip in self.view.hosts else ""
+        self.view.hosts[ip] = HostLoc(ip, mac, st.dpid, st.port)
+        self.pinned.discard(ip)
+        self.events("flows_committed", {"ip": ip, "to": [st.dpid, st.port]})
+        return msgs + self.reconcile()
+
+    def abort_move(self, ip: str) -> list[F.Message]:
+        """A move that will not happen: drop staging flows, keep the live ones."""
+        st = self.staging.get(ip)
+        msgs = [F.delete_destination(d, ip, gen=1) for d in sorted(st.out_ports)] if st else []
+        return msgs + self.unpin(ip)
+
+    def paper_move(self, ip: str, dpid: int, port: int, tag: str = "") -> list[F.Message]:
+        """The report's network update: delete every flow entry for the
+        address on every switch, then install the new ones."""
+        old = sorted({d for (d, i) in self.installed if i == ip})
+        msgs: list[F.Message] = [F.delete_destination(d, ip) for d in old]
+        msgs += [F.Barrier(d, tag + ":deleted") for d in old]
+        for key in [k for k in self.installed if k[1] == ip]:
+            del self.installed[key]
+        mac = self.view.hosts[ip].mac if ip in self.view.hosts else ""
+        self.view.hosts[ip] = HostLoc(ip, mac, dpid, port)
+        self.pinned.discard(ip)
+        self.staging.pop(ip, None)
+        add = self.reconcile()
+        msgs += add
+        msgs += [F.Barrier(d, tag) for d in sorted({m.dpid for m in add})]
+        self.events("flows_replaced", {"ip": ip, "to": [dpid, port]})
+        return msgs
 
     # -- state for the outside world -------------------------------------------
     def snapshot(self) -> dict:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from controller.classes import DEFAULT_CLASSES, TrafficClass
+from controller.config import ControllerConfig
 
 
 @dataclass(frozen=True)
 class Settings:
     run_dir: str = "."
     stats_interval: float = 5.0           # seconds between statistics polls
-    classes: tuple[TrafficClass, ...] = field(default=DEFAULT_CLASSES)
+    config: ControllerConfig = field(default_factory=ControllerConfig)
 
     def __post_init__(self):
         if not self.stats_interval > 0:

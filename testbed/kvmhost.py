@@ -56,7 +56,7 @@ class KvmHost(Host):
 
     @property
     def socket_path(self) -> str:
-        return os.path.join(self.backing("/run/libvirt"), "libvirt-sock")
+        return socket_path(self.state_dir)
 
     @property
     def uri(self) -> str:
@@ -154,6 +154,11 @@ class KvmHost(Host):
     def terminate(self):
         super().terminate()
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def socket_path(state_dir: str) -> str:
+    """Where a KVM host's libvirtd socket appears in the root namespace."""
+    return os.path.join(state_dir, PRIVATE["/run/libvirt"], "libvirt-sock")
 
 
 def _alive(pid: int) -> bool:

@@ -63,7 +63,8 @@ class Testbed:
                  link_delay: str | None = None, timeout: float = 60.0,
                  python: str = sys.executable, kvm: bool | None = None,
                  accel: str | None = None, vm_boot_timeout: float = 120.0,
-                 host_memory_mib: int = 2048, host_cpus: int = 2):
+                 host_memory_mib: int = 2048, host_cpus: int = 2,
+                 ovct: dict | None = None):
         self.topology = topology.validate()
         self.kvm = bool(topology.vms) if kvm is None else kvm
         self.accel_request = accel
@@ -75,6 +76,10 @@ class Testbed:
         self.image = None
         self.hv = None
         self.vm_boot_s: dict[str, float] = {}
+        # the controller's policy; validated now so a bad one fails early
+        from controller import config as cfgmod
+        self.policy = cfgmod.parse(ovct or {}, "ovct policy", cfgmod.Policy)
+        self._state_root = os.path.join("/run/ovct", f"{os.getpid()}-{id(self) & 0xffff:x}")
         self.run_dir = os.path.abspath(run_dir or default_run_dir(topology.name))
         self.stats_interval = stats_interval
         self.link_bw = link_bw
@@ -139,8 +144,30 @@ class Testbed:
         with open(os.path.join(self.run_dir, "testbed.json"), "w") as fh:
             json.dump(meta, fh, indent=1)
 
+    def host_specs(self) -> list:
+        """The hypervisor inventory: where each KVM host's libvirtd will be."""
+        from controller.hypervisor import HostSpec
+        from testbed.kvmhost import socket_path
+        if not self.kvm:
+            return []
+        return [HostSpec(h.name, f"qemu+unix:///system?socket="
+                         f"{socket_path(os.path.join(self._state_root, h.name))}",
+                         h.ip, self.host_memory_mib, self.host_cpus)
+                for h in self.topology.hosts_by_role(KVM_HOST)]
+
+    def controller_config(self) -> str:
+        from controller import config as cfgmod
+        conf = cfgmod.ControllerConfig(
+            ovct=self.policy,
+            hypervisors=tuple(cfgmod.HypervisorEntry(**vars(sp)) for sp in self.host_specs()))
+        path = os.path.join(self.run_dir, "controller.yaml")
+        with open(path, "w") as fh:
+            fh.write(cfgmod.dump(conf))
+        return path
+
     def _start_controller(self) -> None:
         self.controller_port = free_tcp_port()
+        config = self.controller_config()
         log = open(os.path.join(self.run_dir, "controller.out"), "ab")
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
@@ -148,6 +175,7 @@ class Testbed:
             [self.python, "-m", "controller", "--host", "127.0.0.1",
              "--port", str(self.controller_port), "--run-dir", self.run_dir,
              "--stats-interval", str(self.stats_interval),
+             "--config", config,
              "--log-file", os.path.join(self.run_dir, "controller.log")],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)   # Ctrl-C goes to us; we stop it by PID
@@ -180,7 +208,6 @@ class Testbed:
         host_opts = {}
         if self.kvm:
             from testbed.kvmhost import KvmHost
-            self._state_root = os.path.join("/run/ovct", f"{os.getpid()}-{id(self) & 0xffff:x}")
             for h in self.topology.hosts_by_role(KVM_HOST):
                 host_opts[h.name] = {
                     "cls": KvmHost, "state_dir": os.path.join(self._state_root, h.name),
@@ -267,13 +294,12 @@ class Testbed:
         return [self.net[h.name] for h in self.topology.hosts_by_role(KVM_HOST)]
 
     def _start_hypervisors(self) -> None:
-        from controller.hypervisor import HostSpec
         from controller.libvirt_hv import LibvirtHypervisor
         run_id = os.path.basename(self.run_dir)
         for h in self.kvm_hosts():
             h.start_libvirtd(run_id)
-        specs = [HostSpec(h.name, h.uri, self.topology.host(h.name).ip,
-                          self.host_memory_mib, self.host_cpus) for h in self.kvm_hosts()]
+        specs = self.host_specs()
+        assert [sp.uri for sp in specs] == [h.uri for h in self.kvm_hosts()]
         self.hv = LibvirtHypervisor(specs)
         with open(os.path.join(self.run_dir, "hypervisors.json"), "w") as fh:
             json.dump([vars(sp) for sp in specs], fh, indent=1)
@@ -317,8 +343,10 @@ class Testbed:
 
     def rfb_greeting(self, vm: str, from_host: str | None = None) -> str:
         """The RFB greeting of a VM's VNC server, read from ``from_host``'s
-        namespace (default: the first thin client)."""
-        src = from_host or self.topology.hosts[0].name
+        namespace.  By default from the KVM host the VM runs on: that
+        connection stays on the host's bridge, so it neither crosses the
+        OpenFlow network nor looks like a thin client to OVCT."""
+        src = from_host or (self.hv.locate(vm) if self.hv else None) or self.topology.vm(vm).host
         env = dict(os.environ, PYTHONPATH=ROOT)
         out, _err, _rc = self.host(src).pexec(
             [self.python, "-m", "testbed.rfb", self.topology.vm(vm).ip], env=env)
@@ -371,9 +399,8 @@ class Testbed:
                     self.controller.kill()
                     self.controller.wait(5)
             self.controller = None
-        state_root = getattr(self, "_state_root", None)
-        if state_root:
-            shutil.rmtree(state_root, ignore_errors=True)
+        if self.kvm:
+            shutil.rmtree(self._state_root, ignore_errors=True)
         if errors:
             raise TestbedError("; ".join(errors))
 
@@ -382,9 +409,8 @@ class Testbed:
         out = []
         for h in getattr(self, "_kvm_left", []):
             out += h.leftovers()
-        state_root = getattr(self, "_state_root", None)
-        if state_root and os.path.exists(state_root):
-            out.append(f"state directory {state_root}")
+        if self.kvm and os.path.exists(self._state_root):
+            out.append(f"state directory {self._state_root}")
         for pid in self._host_pids:
             try:
                 os.kill(pid, 0)

@@ -14,7 +14,9 @@ class Entry:
     priority: int
     cookie: int
     out_port: int | str | None
-    packets: int = 0
+    table_id: int = F.TABLE_ROUTE
+    goto_table: int | None = None
+    idle_timeout: int = 0
 
 
 def _field_matches(want, have) -> bool:
@@ -38,6 +40,9 @@ class FakeOFTable:
                 self._flow_mod(m)
 
     def _selected(self, m: F.FlowMod, e: Entry) -> bool:
+        # our deletes/modifies name a table; entries of other tables stay
+        if e.table_id != m.table_id:
+            return False
         if (e.cookie & m.cookie_mask) != (m.cookie & m.cookie_mask):
             return False
         # non-strict: every field of the request must be in the entry
@@ -46,9 +51,10 @@ class FakeOFTable:
     def _flow_mod(self, m: F.FlowMod) -> None:
         table = self.tables.setdefault(m.dpid, [])
         if m.command == F.ADD:
-            new = Entry(dict(m.match), m.priority, m.cookie, m.out_port)
+            new = Entry(dict(m.match), m.priority, m.cookie, m.out_port, m.table_id,
+                        m.goto_table, m.idle_timeout)
             for i, e in enumerate(table):
-                if e.match == new.match and e.priority == new.priority:
+                if (e.match, e.priority, e.table_id) == (new.match, new.priority, new.table_id):
                     table[i] = new
                     return
             table.append(new)
@@ -61,14 +67,29 @@ class FakeOFTable:
         else:
             raise AssertionError(f"unknown command {m.command}")
 
-    def lookup(self, dpid: int, **pkt) -> Entry | None:
-        """The highest-priority entry matching a packet given as OXM fields."""
+    def lookup(self, dpid: int, table_id: int = F.TABLE_ROUTE, **pkt) -> Entry | None:
+        """The highest-priority entry of one table matching a packet given as
+        OXM fields."""
         best = None
         for e in self.tables.get(dpid, []):
+            if e.table_id != table_id:
+                continue
             if all(_field_matches(v, pkt.get(k)) for k, v in e.match.items()):
                 if best is None or e.priority > best.priority:
                     best = e
         return best
 
-    def count(self, dpid: int) -> int:
-        return len(self.tables.get(dpid, []))
+    def pipeline(self, dpid: int, **pkt) -> list[Entry]:
+        """The entries a packet hits from table 0, following goto_table."""
+        hits, table = [], F.TABLE_DETECT
+        while table is not None:
+            e = self.lookup(dpid, table, **pkt)
+            if e is None:
+                break
+            hits.append(e)
+            table = e.goto_table
+        return hits
+
+    def count(self, dpid: int, table_id: int | None = None) -> int:
+        return len([e for e in self.tables.get(dpid, [])
+                    if table_id is None or e.table_id == table_id])

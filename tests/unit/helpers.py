@@ -55,7 +55,8 @@ class Harness:
         dpid, _ = self.where(src_host)
         hops = []
         for _ in range(32):
-            e = self.table.lookup(dpid, eth_type=F.ETH_IPV4, ipv4_dst=dst_ip, **fields)
+            hits = self.table.pipeline(dpid, eth_type=F.ETH_IPV4, ipv4_dst=dst_ip, **fields)
+            e = hits[-1] if hits else None
             assert e is not None, f"no flow for {dst_ip} on dpid {dpid}: {hops}"
             assert isinstance(e.out_port, int), f"dpid {dpid} sends to {e.out_port}"
             hops.append((dpid, e.out_port))

@@ -23,10 +23,20 @@ def test_switches_get_static_flows():
     h = Harness(paper_topology())
     h.connect_all()
     for dpid in (1, 2, 3):
-        miss = h.table.lookup(dpid, eth_type=0x1234)
-        assert miss.out_port == F.CONTROLLER and miss.priority == 0
-        assert h.table.lookup(dpid, eth_type=F.ETH_ARP).out_port == F.CONTROLLER
-        assert h.table.lookup(dpid, eth_type=F.ETH_IPV6).out_port is None
+        hits = h.table.pipeline(dpid, eth_type=0x1234)
+        assert [(e.table_id, e.out_port, e.goto_table) for e in hits] == [
+            (F.TABLE_DETECT, None, F.TABLE_ROUTE), (F.TABLE_ROUTE, F.CONTROLLER, None)]
+        assert h.table.lookup(dpid, F.TABLE_DETECT, eth_type=F.ETH_ARP).out_port == F.CONTROLLER
+        assert h.table.lookup(dpid, F.TABLE_DETECT, eth_type=F.ETH_IPV6).out_port is None
+        syn = h.table.pipeline(dpid, eth_type=F.ETH_IPV4, ip_proto=6, ipv4_dst="10.9.9.9",
+                               tcp_dst=5901, tcp_src=40000, tcp_flags=F.TCP_SYN)
+        assert syn[0].out_port == F.CONTROLLER and syn[0].goto_table == F.TABLE_ROUTE
+        ack = h.table.pipeline(dpid, eth_type=F.ETH_IPV4, ip_proto=6, ipv4_dst="10.9.9.9",
+                               tcp_dst=5901, tcp_src=40000, tcp_flags=F.TCP_SYN | F.TCP_ACK)
+        assert ack[0].out_port is None                   # only the first SYN is copied
+        other = h.table.pipeline(dpid, eth_type=F.ETH_IPV4, ip_proto=6, ipv4_dst="10.9.9.9",
+                                 tcp_dst=22, tcp_src=40000, tcp_flags=F.TCP_SYN)
+        assert other[0].out_port is None                 # non-VNC ports never copied
 
 
 def test_hosts_learnt_on_their_edge_port(paper):
@@ -125,8 +135,8 @@ def test_host_move_repoints_with_one_modify_per_changed_switch(paper):
     mods = [m for m in paper.sent if isinstance(m, F.FlowMod)]
     assert all(m.command == F.MODIFY for m in mods)
     assert {m.dpid for m in mods} == {1, 2, 3}   # s1, s3 turn round; s2 delivers locally
-    assert all(m.cookie_mask == C.DEST_COOKIE_MASK and
-               m.cookie == C.dest_cookie(pm2.ip) for m in mods)
+    assert all(m.cookie_mask == C.DEST_GEN_COOKIE_MASK and
+               m.cookie == C.dest_cookie(pm2.ip, 0) for m in mods)
     assert paper.trace("tcl1", pm2.ip) == [(2, 4)]
     assert paper.trace("pm2", "10.0.0.1") == [(3, 1), (1, 1), (2, 2)]  # others unchanged
 

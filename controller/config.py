@@ -1,0 +1,148 @@
+"""The controller's policy and inventory file (YAML), validated with pydantic.
+
+    ovct:                          # the OVCT policy
+      enabled: true
+      vnc_ports: [[5900, 5999]]    # inclusive TCP port ranges
+      update_mode: fast            # fast (make-before-break) | paper
+      hold_time_s: 300             # a VM that just moved stays put this long
+      memory_reserve_mib: 64       # free memory needed beyond the VM's own
+      min_idle_cpus: 0.25          # idle vCPU-equivalents needed on the target
+      migration_timeout_s: 600
+      session_idle_s: 60           # a VNC session silent this long has ended
+    hypervisors:                   # the KVM hosts the controller may use
+      - name: pm1
+        uri: qemu+unix:///system?socket=/run/ovct/.../libvirt-sock
+        address: 10.0.0.11
+        memory_mib: 2048
+        cpus: 2
+
+Unknown keys, wrong types, out-of-range values, duplicate host names or
+addresses stop the controller with a message that names the field, before it
+listens for switches.
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from controller.classes import MIGRATION, VNC, TrafficClass
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Policy(_Strict):
+    enabled: bool = True
+    vnc_ports: tuple[tuple[int, int], ...] = ((5900, 5999),)
+    update_mode: Literal["fast", "paper"] = "fast"
+    hold_time_s: float = Field(300.0, ge=0)
+    memory_reserve_mib: int = Field(64, ge=0)
+    min_idle_cpus: float = Field(0.25, ge=0)
+    migration_timeout_s: float = Field(600.0, gt=0)
+    session_idle_s: int = Field(60, ge=1, le=65535)
+
+    @field_validator("vnc_ports", mode="before")
+    @classmethod
+    def _ranges(cls, v):
+        if isinstance(v, list):
+            v = tuple(tuple(r) if isinstance(r, list) else r for r in v)
+        return v
+
+    @field_validator("vnc_ports")
+    @classmethod
+    def _check_ranges(cls, v):
+        if not v:
+            raise ValueError("at least one port range")
+        for lo, hi in v:
+            if not 1 <= lo <= hi <= 65535:
+                raise ValueError(f"bad port range [{lo}, {hi}]")
+        return v
+
+    @field_validator("hold_time_s", "min_idle_cpus", "migration_timeout_s", mode="before")
+    @classmethod
+    def _int_ok_for_float(cls, v):
+        return float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
+class HypervisorEntry(_Strict):
+    name: str = Field(min_length=1)
+    uri: str = Field(min_length=1)
+    address: str = Field(min_length=7)
+    memory_mib: int = Field(2048, ge=64)
+    cpus: int = Field(2, ge=1)
+
+
+#: libvirt's migration ports (testbed.libvirt_config writes them into qemu.conf)
+MIGRATION_PORTS = ((49152, 49215), (16509, 16509))
+
+
+class ControllerConfig(_Strict):
+    ovct: Policy = Policy()
+    hypervisors: tuple[HypervisorEntry, ...] = ()
+
+    @field_validator("hypervisors", mode="before")
+    @classmethod
+    def _tuple(cls, v):
+        return tuple(v) if isinstance(v, list) else v
+
+    @model_validator(mode="after")
+    def _unique(self):
+        for attr in ("name", "address"):
+            seen = set()
+            for i, h in enumerate(self.hypervisors):
+                val = getattr(h, attr)
+                if val in seen:
+                    raise ValueError(f"hypervisors.{i}.{attr}: duplicate {attr} {val!r}")
+                seen.add(val)
+        return self
+
+    def classes(self) -> tuple[TrafficClass, ...]:
+        return (TrafficClass(VNC, self.ovct.vnc_ports), TrafficClass(MIGRATION, MIGRATION_PORTS))
+
+
+def _explain(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"  {where}: {msg}")
+    return "\n".join(lines)
+
+
+def parse(data, source: str = "config", model=ControllerConfig):
+    """Validate a mapping (already parsed YAML) into ``model``."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, source)) from None
+
+
+def load_yaml(path: str):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
+def load(path: str) -> ControllerConfig:
+    return parse(load_yaml(path), path)
+
+
+def dump(cfg: ControllerConfig) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

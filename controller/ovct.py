@@ -1,0 +1,412 @@
+"""OVCT, the method itself (``../shared/paper/SUMMARY.md``), as pure logic.
+
+Phase 1, detection: the router reports the first packet of a TCP connection
+to a VNC port (a SYN copied by the switches' detect table); if its server is
+a known VM, a session starts, located by the client's and the VM's switches.
+Phase 2, placement: KVM hosts ordered by hop distance from the client's
+switch (the report's rule: same switch first); the first one closer than the
+VM's current host that has free memory for the VM plus a reserve and enough
+idle CPU (through the hypervisor adapter, no SSH) is chosen.  Nothing moves
+when the VM is already as close as it can get, no host has capacity, a
+migration of it is in flight, or it moved less than the hold time ago; the
+decision and its reason are recorded either way.
+Phase 3, migration through the hypervisor adapter, asynchronously.  On
+failure or timeout the old flows stay and the reason is recorded.
+Phase 4, network update, in one of two modes:
+``paper``: the report's -- after the migration completed, delete every flow
+for the VM's address, then install the new ones;
+``fast``: make-before-break -- the new path is staged while pre-copy runs and
+switched the moment the VM resumes at the destination (QEMU's RARP from the
+VM's MAC at the new port, or the migration's completion, whichever comes
+first), confirmed with barriers.
+
+The engine is driven by one thread (the shim's worker): events in through
+:meth:`handle`, time through :meth:`poll`; flows go out through ``net``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from controller.hypervisor import Hypervisor, HypervisorError, MigrationError, MigrationJob
+from controller.routing import VncConnection
+
+PAPER, FAST = "paper", "fast"
+
+
+class Network(Protocol):
+    """What OVCT needs of the routing side (the shim adds locking)."""
+
+    def locate(self, ip: str) -> tuple[int, int] | None: ...
+    def hops(self, a: int, b: int) -> int | None: ...
+    # each returns the number of flow-mods sent (and, for the two that
+    # switch traffic, the switches whose barrier replies will carry ``tag``)
+    def prepare_move(self, ip: str, dpid: int, port: int) -> int: ...
+    def commit_move(self, ip: str, tag: str) -> tuple[int, set[int]]: ...
+    def abort_move(self, ip: str) -> int: ...
+    def pin(self, ip: str) -> None: ...
+    def unpin(self, ip: str) -> int: ...
+    def paper_move(self, ip: str, dpid: int, port: int, tag: str) -> tuple[int, set[int]]: ...
+    def session_monitor(self, conn: VncConnection, idle_s: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    """The policy fields the engine reads (controller.config.Policy fits)."""
+    enabled: bool = True
+    update_mode: str = FAST
+    hold_time_s: float = 300.0
+    memory_reserve_mib: int = 64
+    min_idle_cpus: float = 0.25
+    migration_timeout_s: float = 600.0
+    session_idle_s: int = 60
+
+
+@dataclass
+class Session:
+    id: int
+    client_ip: str
+    client_port: int
+    vm: str
+    vm_ip: str
+    vm_port: int
+    client_dpid: int
+    started: float
+    ended: float | None = None
+
+
+@dataclass
+class Move:
+    session: int
+    vm: str
+    vm_ip: str
+    src: str
+    dst: str
+    dst_loc: tuple[int, int]
+    mode: str
+    job: MigrationJob
+    started: float
+    seen_at_dst: float | None = None      # first packet from the VM at the new port
+    switched: float | None = None         # flows switched (fast) / replaced (paper)
+    switch_trigger: str | None = None
+    pending_barriers: set[int] = field(default_factory=set)
+    confirmed: float | None = None        # every switch acknowledged the update
+    tag: str = ""
+    stats: object = None
+
+#: give up waiting for barrier replies after this long (a switch went away)
+BARRIER_TIMEOUT_S = 10.0
+
+
+class Ovct:
+    def __init__(self, policy, hv: Hypervisor, net: Network,
+                 events: Callable[[str, dict], None], clock: Callable[[], float]):
+        self.policy = policy
+        self.hv = hv
+        self.net = net
+        self.events = events
+        self.clock = clock
+        self.sessions: dict[tuple[str, int, str, int], Session] = {}
+        self.moves: dict[str, Move] = {}          # vm -> move in flight
+        self.last_moved: dict[str, float] = {}     # vm -> when its last move ended
+        self._next_session = 1
+        self._vm_cache: tuple[float, dict[str, tuple[str, str, int]]] = (-1e9, {})
+
+    # -- inventory ----------------------------------------------------------------
+    def vms_by_ip(self, max_age: float = 2.0) -> dict[str, tuple[str, str, int]]:
+        """{ip: (vm, host, memory_mib)} of running VMs, cached briefly."""
+        t, cached = self._vm_cache
+        now = self.clock()
+        if now - t <= max_age:
+            return cached
+        out = {}
+        for host in self.hv.hosts():
+            try:
+                for d in self.hv.domains(host):
+                    if d.active and d.ip:
+                        out[d.ip] = (d.name, host, d.memory_mib)
+            except HypervisorError:
+                continue
+        self._vm_cache = (now, out)
+        return out
+
+    def host_location(self, host: str) -> tuple[int, int] | None:
+        return self.net.locate(self.hv.spec(host).address)
+
+    # -- events in ----------------------------------------------------------------
+    def handle(self, ev) -> None:
+        if isinstance(ev, VncConnection):
+            if ev.kind == "start":
+                self.session_start(ev)
+            else:
+                self.session_end((ev.client_ip, ev.client_port, ev.server_ip, ev.server_port),
+                                 ev.kind, ev.time)
+        elif isinstance(ev, tuple) and ev and ev[0] == "host_seen":
+            _, ip, dpid, port, t = ev
+            self.vm_seen(ip, (dpid, port), t)
+        elif isinstance(ev, tuple) and ev and ev[0] == "barrier":
+            _, tag, dpid, t = ev
+            self.barrier_ack(tag, dpid, t)
+        elif isinstance(ev, tuple) and ev and ev[0] == "session_idle":
+            _, key, t = ev
+            self.session_end(key, "idle", t)
+
+    # -- phase 1 ------------------------------------------------------------------
+    def session_start(self, c: VncConnection) -> None:
+        key = (c.client_ip, c.client_port, c.server_ip, c.server_port)
+        if key in self.sessions:
+            return                                   # a retransmitted SYN
+        vm = self.vms_by_ip().get(c.server_ip)
+        if vm is None:
+            self.vms_by_ip(max_age=0)                # maybe it just booted
+            vm = self.vms_by_ip().get(c.server_ip)
+        if vm is None:
+            return                                   # VNC to something that is not a VM
+        name, host, memory = vm
+        s = Session(self._next_session, c.client_ip, c.client_port, name, c.server_ip,
+                    c.server_port, c.dpid, c.time)
+        self._next_session += 1
+        self.sessions[key] = s
+        self.net.session_monitor(c, self.policy.session_idle_s)
+        vm_loc = self.net.locate(c.server_ip)
+        self.events("ovct_detect", {
+            "phase": 1, "session": s.id, "vm": name, "vm_ip": c.server_ip, "vm_port": c.server_port,
+            "client_ip": c.client_ip, "client_port": c.client_port,
+            "client_switch": c.dpid, "client_switch_port": c.in_port,
+            "vm_switch": vm_loc[0] if vm_loc else None, "vm_host": host,
+            "detected_mono": c.time})
+        self.decide(s, host, memory)
+
+    def session_end(self, key, reason: str, t: float) -> None:
+        s = self.sessions.pop(key, None)
+        if s is None:
+            return
+        s.ended = t
+        self.events("ovct_session_end", {"session": s.id, "vm": s.vm, "reason": reason,
+                                         "duration_s": round(t - s.started, 3)})
+
+    # -- phase 2 ------------------------------------------------------------------
+    def decide(self, s: Session, current: str, memory_mib: int) -> None:
+        p = self.policy
+        now = self.clock()
+        base = {"phase": 2, "session": s.id, "vm": s.vm, "from": current}
+
+        def record(decision: str, reason: str, **extra) -> None:
+            self.events("ovct_decision", {**base, "decision": decision, "reason": reason,
+                                          "detect_to_decision_s": round(self.clock() - s.started, 6),
+                                          **extra})
+        if not p.enabled:
+            return record("stay", "OVCT disabled")
+        if s.vm in self.moves:
+            return record("stay", "a migration of this VM is already in flight")
+        last = self.last_moved.get(s.vm)
+        if last is not None and now - last < p.hold_time_s:
+            return record("stay", f"moved {now - last:.0f} s ago; hold time {p.hold_time_s:g} s")
+        cur_loc = self.host_location(current)
+        cur_hops = self.net.hops(s.client_dpid, cur_loc[0]) if cur_loc else None
+        ranked = []
+        for host in self.hv.hosts():
+            loc = self.host_location(host)
+            hops = self.net.hops(s.client_dpid, loc[0]) if loc else None
+            if hops is not None:
+                ranked.append((hops, host, loc))
+        ranked.sort()
+        candidates = []
+        chosen = None
+        for hops, host, loc in ranked:
+            if host == current or (cur_hops is not None and hops >= cur_hops):
+                continue
+            entry = {"host": host, "hops": hops}
+            try:
+                cap = self.hv.capacity(host)
+            except HypervisorError as exc:
+                candidates.append({**entry, "ok": False, "why": str(exc)})
+                continue
+            need = memory_mib + p.memory_reserve_mib
+            entry.update(free_memory_mib=cap.free_memory_mib, idle_cpus=round(cap.idle_cpus, 3))
+            if cap.free_memory_mib < need:
+                candidates.append({**entry, "ok": False,
+                                   "why": f"free memory {cap.free_memory_mib} < {need} MiB"})
+            elif cap.idle_cpus < p.min_idle_cpus:
+                candidates.append({**entry, "ok": False,
+                                   "why": f"idle CPUs {cap.idle_cpus:.2f} < {p.min_idle_cpus:g}"})
+            else:
+                candidates.append({**entry, "ok": True})
+                chosen = (host, loc, hops)
+                break
+        extra = {"current_hops": cur_hops, "candidates": candidates}
+        if chosen is None:
+            if not candidates:
+                return record("stay", "already on the nearest host with the client", **extra)
+            return record("stay", "no closer host has capacity", **extra)
+        host, loc, hops = chosen
+        record("migrate", f"{host} is {hops} hop(s) from the client, {current} is {cur_hops}",
+               to=host, **extra)
+        self.migrate(s, current, host, loc)
+
+    # -- phase 3 ------------------------------------------------------------------
+    def migrate(self, s: Session, src: str, dst: str, dst_loc: tuple[int, int]) -> None:
+        mode = self.policy.update_mode
+        now = self.clock()
+        try:
+            job = self.hv.migrate(s.vm, dst, timeout=self.policy.migration_timeout_s)
+        except MigrationError as exc:
+            self.events("ovct_migration_failed", {"phase": 3, "session": s.id, "vm": s.vm,
+                                                  "from": src, "to": dst, "reason": str(exc)})
+            return
+        m = Move(s.id, s.vm, s.vm_ip, src, dst, dst_loc, mode, job, now,
+                 tag=f"{s.vm}-{s.id}")
+        self.moves[s.vm] = m
+        if mode == FAST:
+            staged = self.net.prepare_move(s.vm_ip, *dst_loc)
+        else:
+            self.net.pin(s.vm_ip)
+            staged = 0
+        self.events("ovct_migration_start", {"phase": 3, "session": s.id, "vm": s.vm,
+                                             "from": src, "to": dst, "mode": mode,
+                                             "staged_flow_mods": staged})
+
+    def poll(self) -> None:
+        now = self.clock()
+        for m in list(self.moves.values()):
+            if m.switched is not None and m.confirmed is None and \
+                    now - m.switched > BARRIER_TIMEOUT_S:
+                m.confirmed = now
+                self.events("ovct_network_unconfirmed", {
+                    "phase": 4, "session": m.session, "vm": m.vm,
+                    "missing_barriers": sorted(m.pending_barriers)})
+                self._maybe_finish(m)
+            if m.stats is not None or not m.job.done():
+                continue
+            try:
+                m.stats = m.job.result(0)
+            except MigrationError as exc:
+                del self.moves[m.vm]
+                undone = self.net.abort_move(m.vm_ip) if m.mode == FAST else self.net.unpin(m.vm_ip)
+                self.last_moved[m.vm] = now
+                self.events("ovct_migration_failed", {
+                    "phase": 3, "session": m.session, "vm": m.vm, "from": m.src, "to": m.dst,
+                    "reason": str(exc), "kept_old_flows": True, "flow_mods": undone})
+                continue
+            st = m.stats
+            self.events("ovct_migration_done", {
+                "phase": 3, "session": m.session, "vm": m.vm, "from": m.src, "to": m.dst,
+                "elapsed_ms": st.elapsed_ms, "downtime_ms": st.downtime_ms,
+                "data_total_bytes": st.data_total_bytes, "iterations": st.iterations,
+                "memory_bps": st.memory_bps, "setup_ms": st.setup_ms, "wall_s": st.wall_s,
+                "seen_at_dst_before_done_s": (round(now - m.seen_at_dst, 6)
+                                              if m.seen_at_dst else None)})
+            self.last_moved[m.vm] = now
+            if m.switched is None:
+                self.switch(m, "migration completed")
+            self._maybe_finish(m)
+
+    def _maybe_finish(self, m: Move) -> None:
+        if m.stats is not None and m.confirmed is not None:
+            self.moves.pop(m.vm, None)
+            self.last_moved[m.vm] = self.clock()
+
+    # -- phase 4 ------------------------------------------------------------------
+    def vm_seen(self, ip: str, loc: tuple[int, int], t: float) -> None:
+        """The VM's MAC showed up at a new switch port (QEMU's RARP)."""
+        for m in self.moves.values():
+            if m.vm_ip == ip and m.seen_at_dst is None and tuple(loc) == tuple(m.dst_loc):
+                m.seen_at_dst = t
+                self.events("ovct_vm_seen", {"phase": 4, "session": m.session, "vm": m.vm,
+                                             "switch": loc[0], "port": loc[1],
+                                             "migration_start_to_seen_s":
+                                                 round(t - m.started, 6)})
+                if m.mode == FAST and m.switched is None:
+                    self.switch(m, "VM seen at destination (RARP)")
+
+    def switch(self, m: Move, trigger: str) -> None:
+        m.switched = self.clock()
+        m.switch_trigger = trigger
+        if m.mode == FAST:
+            n, dpids = self.net.commit_move(m.vm_ip, m.tag)
+        else:
+            n, dpids = self.net.paper_move(m.vm_ip, *m.dst_loc, m.tag)
+        m.pending_barriers = set(dpids)
+        if not dpids:
+            m.confirmed = m.switched
+        self.events("ovct_network_update", {
+            "phase": 4, "session": m.session, "vm": m.vm, "mode": m.mode, "trigger": trigger,
+            "to": m.dst, "to_switch": m.dst_loc[0], "to_port": m.dst_loc[1], "flow_mods": n,
+            "migration_start_to_switch_s": round(m.switched - m.started, 6),
+            "seen_to_switch_s": (round(m.switched - m.seen_at_dst, 6)
+                                 if m.seen_at_dst else None)})
+
+    def barrier_ack(self, tag: str, dpid: int, t: float) -> None:
+        m = next((m for m in self.moves.values() if m.tag == tag), None)
+        if m is None or m.confirmed is not None:
+            return
+        m.pending_barriers.discard(dpid)
+        if not m.pending_barriers:
+            m.confirmed = t
+            self.events("ovct_network_confirmed", {
+                "phase": 4, "session": m.session, "vm": m.vm, "mode": m.mode,
+                "switch_to_confirmed_s": round(t - m.switched, 6)})
+            self._maybe_finish(m)
+
+
+class RouterNetwork:
+    """:class:`Network` on top of a :class:`controller.routing.Router`: each
+    call runs under ``lock`` (shared with the shim's event handlers) and its
+    messages go out through ``send``."""
+
+    def __init__(self, router, send: Callable[[list], None], lock=None):
+        import contextlib
+        self.router = router
+        self.send = send
+        self.lock = lock if lock is not None else contextlib.nullcontext()
+
+    def _do(self, fn, *args) -> list:
+        with self.lock:
+            msgs = fn(*args)
+        self.send(msgs)
+        return msgs
+
+    @staticmethod
+    def _flow_mods(msgs) -> int:
+        from controller.flows import FlowMod
+        return sum(isinstance(m, FlowMod) for m in msgs)
+
+    @staticmethod
+    def _barriers(msgs, tag: str) -> set[int]:
+        from controller.flows import Barrier
+        return {m.dpid for m in msgs if isinstance(m, Barrier) and m.tag == tag}
+
+    def locate(self, ip: str) -> tuple[int, int] | None:
+        with self.lock:
+            h = self.router.view.hosts.get(ip)
+            return (h.dpid, h.port) if h else None
+
+    def hops(self, a: int, b: int) -> int | None:
+        with self.lock:
+            return self.router.view.hop_distance(a, b)
+
+    def prepare_move(self, ip: str, dpid: int, port: int) -> int:
+        return self._flow_mods(self._do(self.router.prepare_move, ip, dpid, port))
+
+    def commit_move(self, ip: str, tag: str) -> tuple[int, set[int]]:
+        msgs = self._do(self.router.commit_move, ip, tag)
+        return self._flow_mods(msgs), self._barriers(msgs, tag)
+
+    def abort_move(self, ip: str) -> int:
+        return self._flow_mods(self._do(self.router.abort_move, ip))
+
+    def pin(self, ip: str) -> None:
+        with self.lock:
+            self.router.pin(ip)
+
+    def unpin(self, ip: str) -> int:
+        return self._flow_mods(self._do(self.router.unpin, ip))
+
+    def paper_move(self, ip: str, dpid: int, port: int, tag: str) -> tuple[int, set[int]]:
+        msgs = self._do(self.router.paper_move, ip, dpid, port, tag)
+        return self._flow_mods(msgs), self._barriers(msgs, tag)
+
+    def session_monitor(self, conn: VncConnection, idle_s: int) -> None:
+        from controller.flows import session_monitor
+        self.send([session_monitor(conn.dpid, conn.client_ip, conn.client_port,
+                                   conn.server_ip, conn.server_port, idle_s)])
