@@ -114,6 +114,11 @@ def _explain(exc: ValidationError, source: str) -> str:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, "):]
+            if where == "(top level)" and ":" in msg:     # the message names its field
+                lines.append(f"  {msg}")
+                continue
         lines.append(f"  {where}: {msg}")
     return "\n".join(lines)
 

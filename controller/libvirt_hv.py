@@ -34,7 +34,7 @@ class LibvirtHypervisor(Hypervisor):
         super().__init__(specs)
         self.cpu_sample_s = cpu_sample_s
         self._conns: dict[str, libvirt.virConnect] = {}
-        self._cpu: dict[str, dict[str, tuple[float, int]]] = {}
+        self._cpu: dict[str, tuple[float, dict[str, tuple[float, int]]]] = {}
         self._lock = threading.Lock()
 
     def open(self, host: str) -> libvirt.virConnect:
@@ -80,29 +80,32 @@ class LibvirtHypervisor(Hypervisor):
             raise HypervisorError(f"{host}: {exc.get_error_message()}") from None
         return out
 
-    def _cpu_sample(self, conn) -> dict[str, tuple[float, int]]:
+    def _cpu_sample(self, conn) -> tuple[float, dict[str, tuple[float, int]]]:
         now = time.monotonic()
-        return {d.name(): (now, d.info()[4]) for d in conn.listAllDomains(
+        return now, {d.name(): (now, d.info()[4]) for d in conn.listAllDomains(
             libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)}
 
     def capacity(self, host: str) -> HostCapacity:
+        """CPU use is measured between this call's sample and the previous
+        one (kept per host); without a sample from the last 30 s, a
+        ``cpu_sample_s`` window is taken now."""
         spec = self.spec(host)
         conn = self._conn(host)
         try:
             prev = self._cpu.get(host)
             cur = self._cpu_sample(conn)
-            if not prev or min((t for t, _ in cur.values()), default=0) - \
-                    max((t for t, _ in prev.values()), default=0) > 30:
-                time.sleep(self.cpu_sample_s)   # no recent sample: take a window now
+            if prev is None or cur[0] - prev[0] > 30:
+                time.sleep(self.cpu_sample_s)
                 prev, cur = cur, self._cpu_sample(conn)
             self._cpu[host] = cur
-            used, window = cpu_used(prev, cur)
+            used, window = cpu_used(prev[1], cur[1])
             mem = sum(parse_domain_xml(d.XMLDesc())["memory_mib"]
                       for d in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE))
             node_free = conn.getFreeMemory() // (1024 * 1024)
         except libvirt.libvirtError as exc:
             raise HypervisorError(f"{host}: {exc.get_error_message()}") from None
-        return HostCapacity(host, spec.memory_mib, mem, spec.cpus, used, window, node_free)
+        return HostCapacity(host, spec.memory_mib, mem, spec.cpus, used,
+                            window or cur[0] - prev[0], node_free)
 
     def _start_migration(self, vm: str, src: str, dst: str, timeout: float) -> MigrationJob:
         job = LibvirtMigrationJob(self, vm, src, dst, timeout)

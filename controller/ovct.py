@@ -96,6 +96,10 @@ class Move:
 
 #: give up waiting for barrier replies after this long (a switch went away)
 BARRIER_TIMEOUT_S = 10.0
+#: re-read every host's capacity this often in the background, so a decision
+#: finds recent CPU-time samples and need not take a sampling window itself
+#: (the report's SSH checks took ~10 s here)
+CAPACITY_REFRESH_S = 5.0
 
 
 class Ovct:
@@ -111,6 +115,7 @@ class Ovct:
         self.last_moved: dict[str, float] = {}     # vm -> when its last move ended
         self._next_session = 1
         self._vm_cache: tuple[float, dict[str, tuple[str, str, int]]] = (-1e9, {})
+        self._refreshed = -1e9
 
     # -- inventory ----------------------------------------------------------------
     def vms_by_ip(self, max_age: float = 2.0) -> dict[str, tuple[str, str, int]]:
@@ -266,8 +271,19 @@ class Ovct:
                                              "from": src, "to": dst, "mode": mode,
                                              "staged_flow_mods": staged})
 
+    def refresh_capacity(self) -> None:
+        """Keep the hypervisor adapter's CPU-time samples warm."""
+        self._refreshed = self.clock()
+        for host in self.hv.hosts():
+            try:
+                self.hv.capacity(host)
+            except HypervisorError:
+                pass
+
     def poll(self) -> None:
         now = self.clock()
+        if self.policy.enabled and now - self._refreshed >= CAPACITY_REFRESH_S:
+            self.refresh_capacity()
         for m in list(self.moves.values()):
             if m.switched is not None and m.confirmed is None and \
                     now - m.switched > BARRIER_TIMEOUT_S:

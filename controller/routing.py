@@ -301,9 +301,14 @@ class Router:
         barrier per switch; then, traffic-neutral, re-install the new path as
         live flows and drop the staging copy."""
         st = self.staging.pop(ip)
-        old = [d for (d, i) in self.installed if i == ip]
-        msgs: list[F.Message] = [F.delete_destination(d, ip, gen=0) for d in sorted(set(old))]
-        msgs += [F.Barrier(d, tag) for d in sorted(set(old) | set(st.out_ports))]
+        # downstream first: the new location's switch, then outwards in BFS
+        # order (out_ports was built that way), so a switch only ever hands
+        # packets to a neighbour that already uses the new path -- no
+        # transient loop
+        old = {d for (d, i) in self.installed if i == ip}
+        order = [d for d in st.out_ports if d in old] + sorted(old - set(st.out_ports))
+        msgs: list[F.Message] = [F.delete_destination(d, ip, gen=0) for d in order]
+        msgs += [F.Barrier(d, tag) for d in sorted(old | set(st.out_ports))]
         for key in [k for k in self.installed if k[1] == ip]:
             del self.installed[key]
         for d, p in sorted(st.out_ports.items()):

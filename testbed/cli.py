@@ -10,6 +10,7 @@
     ovct where                          (another shell) where each VM runs
     ovct migrate vm1 pm1                (another shell) live-migrate by hand
     ovct image build|path               the guest image
+    ovct run SCENARIO.yaml --out DIR    run a scenario end to end
 """
 from __future__ import annotations
 
@@ -167,6 +168,37 @@ def _hypervisor(run: str):
     return LibvirtHypervisor(specs)
 
 
+def cmd_run(args) -> int:
+    from controller.config import ConfigError
+    from testbed import scenario
+    from testbed.runner import run_scenario
+    try:
+        scn = scenario.load(args.scenario)
+    except ConfigError as exc:
+        print(f"ovct: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or os.path.join("runs", f"{scn.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    summary = run_scenario(scn, os.path.abspath(out), mode=args.mode, accel=args.accel)
+    print(f"\n{scn.name} ({summary['update_mode']} mode, {summary['accel']}): "
+          f"final placement {summary['final_placement']}")
+    for m in summary["migrations"]:
+        print(f"  migration of {m.get('vm')} {m.get('src')}->{m.get('dst')}: "
+              f"decision {m.get('detect_to_decision_s', float('nan')) * 1000:.0f} ms after "
+              f"detection, libvirt {m.get('elapsed_ms')} ms, QEMU downtime "
+              f"{m.get('downtime_ms')} ms" + (f", FAILED: {m['failed']}" if m.get("failed") else ""))
+    for s in summary["sessions"]:
+        gap = f"{s['max_gap_s'] * 1000:.0f} ms" if s["max_gap_s"] is not None else "-"
+        print(f"  session {s['session']} {s['client']}->{s['vm']}: {s['updates']} screen updates, "
+              f"largest gap {gap}")
+    for name, p in summary["probes"].items():
+        gap = f"{p['max_gap_ms']:.0f} ms" if p["max_gap_ms"] is not None else "-"
+        print(f"  ping {name} every {p['interval_ms']:g} ms: {p['lost']}/{p['sent']} lost, "
+              f"largest gap {gap}")
+    print(f"wrote {out}")
+    ok = all(s["updates"] > 0 and not s["failed"] for s in summary["sessions"])
+    return 0 if ok else 1
+
+
 def cmd_image(args) -> int:
     from testbed import guest_image
     return guest_image.main([args.action] + (["--force"] if args.force else []))
@@ -228,6 +260,12 @@ def main(argv=None) -> int:
     m.add_argument("--timeout", type=float, default=300, help="abort after this many s")
     m.add_argument("--run", default=CURRENT, help="run directory of the testbed")
     m.set_defaults(fn=cmd_migrate)
+    r = sub.add_parser("run", help="run a scenario file end to end")
+    r.add_argument("scenario", help="scenario YAML (see experiments/scenarios/)")
+    r.add_argument("--out", help="output directory (default runs/<name>-<time>)")
+    r.add_argument("--mode", choices=["fast", "paper"], help="override ovct.update_mode")
+    r.add_argument("--accel", choices=["auto", "kvm", "tcg"], help="override accel")
+    r.set_defaults(fn=cmd_run)
     i = sub.add_parser("image", help="build or locate the guest image")
     i.add_argument("action", choices=["build", "path", "hash"])
     i.add_argument("--force", action="store_true")

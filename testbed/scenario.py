@@ -1,0 +1,154 @@
+"""Scenario files: the testbed's user-facing experiment format (YAML).
+
+    name: paper
+    topology: {kind: paper}            # or {kind: multisite, sites: 4, clients: 2,
+                                       #     hosts: 1, core: 1, vms: 1}
+    vm_memory_mib: 256
+    host_memory_mib: 2048              # declared capacity of each KVM host
+    host_cpus: 2
+    accel: auto                        # auto | kvm | tcg
+    stats_interval_s: 2
+    link_bw_mbit: null
+    vms:                               # optional: where VMs start (overrides)
+      - {name: vm1, host: pm2}
+    sessions:                          # thin-client VNC sessions
+      - {client: tcl1, vm: vm1, port: 5900, start_s: 5, duration_s: 60,
+         input_rate_hz: 2}
+    probes:                            # optional pings, e.g. to see the network gap
+      - {src: tcl2, dst: vm1, interval_ms: 10}
+    ovct: {update_mode: fast, hold_time_s: 300}   # see controller/config.py
+
+Validated completely before anything starts: an unknown key, a wrong type, a
+client or VM or host that the topology does not have, or a duplicate stops
+with a message naming the field.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from controller import config as cfgmod
+from testbed import topology as T
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class TopologySpec(_Strict):
+    kind: Literal["paper", "multisite"] = "paper"
+    sites: int = Field(4, ge=1, le=250)
+    clients: int = Field(2, ge=0, le=250)
+    hosts: int = Field(1, ge=0, le=250)
+    core: int = Field(1, ge=1, le=99)
+    vms: int = Field(0, ge=0, le=250)
+
+
+class VmPlacement(_Strict):
+    name: str
+    host: str
+
+
+class SessionSpec(_Strict):
+    client: str
+    vm: str
+    port: int = Field(5900, ge=1, le=65535)
+    start_s: float = Field(0.0, ge=0)
+    duration_s: float = Field(60.0, gt=0)
+    input_rate_hz: float = Field(2.0, ge=0)
+
+
+class ProbeSpec(_Strict):
+    src: str
+    dst: str
+    interval_ms: float = Field(10.0, ge=1)
+
+
+def _floats(data: dict, *keys: str) -> dict:
+    """YAML gives 5 for 5.0; strict floats accept ints only through here."""
+    return {k: (float(v) if k in keys and isinstance(v, int) and not isinstance(v, bool) else v)
+            for k, v in data.items()}
+
+
+class Scenario(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    topology: TopologySpec = TopologySpec()
+    vm_memory_mib: int = Field(256, ge=32, le=65536)
+    host_memory_mib: int = Field(2048, ge=64)
+    host_cpus: int = Field(2, ge=1)
+    accel: Literal["auto", "kvm", "tcg"] = "auto"
+    stats_interval_s: float = Field(2.0, gt=0)
+    link_bw_mbit: Optional[float] = Field(None, gt=0)
+    vms: tuple[VmPlacement, ...] = ()
+    sessions: tuple[SessionSpec, ...] = ()
+    probes: tuple[ProbeSpec, ...] = ()
+    ovct: cfgmod.Policy = cfgmod.Policy()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _coerce(cls, data):
+        if not isinstance(data, dict):
+            return data
+        data = _floats(dict(data), "stats_interval_s", "link_bw_mbit")
+        for key in ("vms", "sessions", "probes"):
+            if isinstance(data.get(key), list):
+                data[key] = tuple(_floats(x, "start_s", "duration_s", "input_rate_hz",
+                                          "interval_ms") if isinstance(x, dict) else x
+                                  for x in data[key])
+        return data
+
+    @model_validator(mode="after")
+    def _against_topology(self):
+        topo = self.build_topology()   # raises on bad parameters
+        hosts = {h.name: h for h in topo.hosts}
+        vms = {v.name for v in topo.vms}
+        seen = set()
+        for i, v in enumerate(self.vms):
+            if v.name not in vms:
+                raise ValueError(f"vms.{i}.name: no VM {v.name!r} in the topology")
+            if v.name in seen:
+                raise ValueError(f"vms.{i}.name: {v.name!r} listed twice")
+            seen.add(v.name)
+            if hosts.get(v.host) is None or hosts[v.host].role != T.KVM_HOST:
+                raise ValueError(f"vms.{i}.host: {v.host!r} is not a KVM host")
+        for i, s in enumerate(self.sessions):
+            if hosts.get(s.client) is None or hosts[s.client].role != T.CLIENT:
+                raise ValueError(f"sessions.{i}.client: {s.client!r} is not a thin client")
+            if s.vm not in vms:
+                raise ValueError(f"sessions.{i}.vm: no VM {s.vm!r} in the topology")
+        names = set(hosts) | vms
+        for i, p in enumerate(self.probes):
+            for f in ("src", "dst"):
+                if getattr(p, f) not in names:
+                    raise ValueError(f"probes.{i}.{f}: no host or VM {getattr(p, f)!r}")
+        if self.sessions and not topo.vms:
+            raise ValueError("sessions: the topology has no VMs")
+        return self
+
+    def build_topology(self) -> T.Topology:
+        t = self.topology
+        try:
+            if t.kind == "paper":
+                topo = T.paper_topology(self.vm_memory_mib)
+            else:
+                topo = T.multisite_topology(t.sites, t.clients, t.hosts, t.core, t.vms,
+                                            self.vm_memory_mib)
+        except T.TopologyError as exc:
+            raise ValueError(f"topology: {exc}") from None
+        moved = {v.name: v.host for v in self.vms}
+        topo.vms = [replace(v, host=moved.get(v.name, v.host)) for v in topo.vms]
+        return topo
+
+    def end_s(self) -> float:
+        return max((s.start_s + s.duration_s for s in self.sessions), default=0.0)
+
+
+def parse(data, source: str = "scenario") -> Scenario:
+    return cfgmod.parse(data, source, Scenario)
+
+
+def load(path: str) -> Scenario:
+    return parse(cfgmod.load_yaml(path), path)

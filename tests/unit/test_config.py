@@ -1,0 +1,84 @@
+"""Policy/inventory validation: bad input names the field and stops before
+anything starts."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from controller import config as cfg
+from testbed import ROOT
+
+GOOD = {
+    "ovct": {"update_mode": "paper", "hold_time_s": 30, "vnc_ports": [[5900, 5909]]},
+    "hypervisors": [
+        {"name": "pm1", "uri": "qemu+unix:///system?socket=/x", "address": "10.0.0.11"},
+        {"name": "pm2", "uri": "qemu+unix:///system?socket=/y", "address": "10.0.0.12",
+         "memory_mib": 1024, "cpus": 4},
+    ],
+}
+
+
+def test_good_config_parses_and_round_trips(tmp_path):
+    c = cfg.parse(GOOD)
+    assert c.ovct.update_mode == "paper" and c.ovct.hold_time_s == 30.0
+    assert c.ovct.vnc_ports == ((5900, 5909),)
+    assert [h.name for h in c.hypervisors] == ["pm1", "pm2"] and c.hypervisors[1].cpus == 4
+    assert c.classes()[0].tcp_ports == ((5900, 5909),)
+    path = tmp_path / "c.yaml"
+    path.write_text(cfg.dump(c))
+    assert cfg.load(str(path)) == c
+    assert cfg.parse(None) == cfg.ControllerConfig()
+
+
+@pytest.mark.parametrize("data,field,text", [
+    ({"ovct": {"update_mod": "fast"}}, "ovct.update_mod", "unknown key"),
+    ({"ovct": {"update_mode": "slow"}}, "ovct.update_mode", "'fast' or 'paper'"),
+    ({"ovct": {"hold_time_s": "soon"}}, "ovct.hold_time_s", ""),
+    ({"ovct": {"hold_time_s": -1}}, "ovct.hold_time_s", "greater than or equal"),
+    ({"ovct": {"enabled": "yes"}}, "ovct.enabled", "boolean"),
+    ({"ovct": {"vnc_ports": [[5999, 5900]]}}, "ovct.vnc_ports", "bad port range"),
+    ({"hypervisors": [{"name": "pm1", "uri": "u"}]}, "hypervisors.0.address", "Field required"),
+    ({"hypervisors": [{"name": "pm1", "uri": "u", "address": "10.0.0.11"},
+                      {"name": "pm1", "uri": "v", "address": "10.0.0.12"}]},
+     "hypervisors.1.name", "duplicate name"),
+    ({"hypervisors": [{"name": "pm1", "uri": "u", "address": "10.0.0.11"},
+                      {"name": "pm2", "uri": "v", "address": "10.0.0.11"}]},
+     "hypervisors.1.address", "duplicate address"),
+    ({"extra": 1}, "extra", "unknown key"),
+])
+def test_bad_fields_are_named(data, field, text):
+    with pytest.raises(cfg.ConfigError) as exc:
+        cfg.parse(data, "c.yaml")
+    msg = str(exc.value)
+    assert msg.startswith("c.yaml: invalid configuration") and field in msg and text in msg
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("ovct: [unclosed\n")
+    with pytest.raises(cfg.ConfigError, match="not valid YAML"):
+        cfg.load(str(p))
+    with pytest.raises(cfg.ConfigError, match="No such file"):
+        cfg.load(str(tmp_path / "none.yaml"))
+    p.write_text("- a\n- b\n")
+    with pytest.raises(cfg.ConfigError, match="must be a mapping"):
+        cfg.load(str(p))
+
+
+def test_controller_refuses_a_bad_config_before_listening(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("ovct:\n  update_mode: slow\n")
+    res = subprocess.run([sys.executable, "-m", "controller", "--config", str(p),
+                          "--run-dir", str(tmp_path / "run"), "--port", "1"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    assert res.returncode == 2
+    assert "ovct.update_mode" in res.stderr
+    assert not (tmp_path / "run").exists()          # nothing started, nothing written
+    good = tmp_path / "good.yaml"
+    good.write_text(cfg.dump(cfg.parse(GOOD)))
+    res = subprocess.run([sys.executable, "-m", "controller", "--config", str(good),
+                          "--check-config"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=60, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert res.returncode == 0 and "2 hypervisors" in res.stdout

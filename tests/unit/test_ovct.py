@@ -1,0 +1,299 @@
+"""OVCT's phases with a fake hypervisor, a fake clock and a fake flow table."""
+import pytest
+
+from controller import classes as C
+from controller import flows as F
+from controller.fake_hypervisor import FakeHypervisor
+from controller.hypervisor import HostSpec
+from controller.ovct import Ovct, PolicyView, RouterNetwork
+from controller.routing import Packet, Router, VncConnection
+from testbed.topology import paper_topology
+
+from tests.unit.helpers import Harness
+
+VM1, VM1_MAC = "10.0.0.101", "52:54:00:00:00:01"
+VM2, VM2_MAC = "10.0.0.102", "52:54:00:00:00:02"
+
+
+class Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+class World:
+    """Router + fake flow table + fake hypervisor + OVCT engine, paper network."""
+
+    def __init__(self, mode="fast", pm1_memory=2048, **policy):
+        self.clock = Clock()
+        self.h = Harness(paper_topology())
+        self.h.connect_all()
+        for name in ("tcl1", "tcl2", "pm1", "pm2"):
+            self.h.announce(name)
+        self.queue = []
+        r = self.h.router
+        r.on_vnc = self.queue.append
+        r.on_host_seen = lambda ip, loc, t: self.queue.append(("host_seen", ip, loc.dpid, loc.port, t))
+        self.hv = FakeHypervisor([HostSpec("pm1", "u1", "10.0.0.11", pm1_memory, 2),
+                                  HostSpec("pm2", "u2", "10.0.0.12", 2048, 2)],
+                                 self.clock, migration_s=6)
+        self.hv.add_vm("pm2", "vm1", VM1, VM1_MAC, 256)
+        self.hv.add_vm("pm2", "vm2", VM2, VM2_MAC, 256)
+        self.arp(VM1, VM1_MAC, 3, 2)
+        self.arp(VM2, VM2_MAC, 3, 2)
+        self.events = []
+        self.engine = Ovct(PolicyView(update_mode=mode, **policy), self.hv,
+                           RouterNetwork(r, self.h.feed), lambda k, p: self.events.append((k, p)),
+                           self.clock)
+
+    def arp(self, ip, mac, dpid, port):
+        pkt = Packet(mac, "ff:ff:ff:ff:ff:ff", F.ETH_ARP, 1, mac, ip, "00:00:00:00:00:00", ip)
+        self.h.feed(self.h.router.packet_in(dpid, port, pkt, b"", self.clock()))
+
+    def syn(self, client="tcl1", vm_ip=VM1, sport=40000, dport=5900, flags=F.TCP_SYN):
+        c = self.h.topo.host(client)
+        dpid, port = self.h.where(client)
+        pkt = Packet(c.mac, "52:54:00:00:00:01", F.ETH_IPV4, ip_src=c.ip, ip_dst=vm_ip,
+                     ip_proto=6, tcp_src=sport, tcp_dst=dport, tcp_flags=flags)
+        self.h.feed(self.h.router.packet_in(dpid, port, pkt, b"", self.clock(), F.TABLE_DETECT))
+        self.run()
+
+    def rarp(self, mac, dpid, port):
+        pkt = Packet(mac, "ff:ff:ff:ff:ff:ff", F.ETH_RARP)
+        self.h.feed(self.h.router.packet_in(dpid, port, pkt, b"", self.clock()))
+        self.run()
+
+    def run(self):
+        while self.queue:
+            self.engine.handle(self.queue.pop(0))
+        self.engine.poll()
+
+    def kinds(self):
+        return [k for k, _ in self.events]
+
+    def event(self, kind):
+        return [p for k, p in self.events if k == kind]
+
+    def path(self, ip=VM1, client="tcl1"):
+        return self.h.trace(client, ip)
+
+    def ack_barriers(self):
+        for m in [m for m in self.h.sent if isinstance(m, F.Barrier) and m.tag]:
+            self.queue.append(("barrier", m.tag, m.dpid, self.clock()))
+        self.run()
+
+
+def test_far_vm_migrates_fast_mode_make_before_break():
+    w = World("fast")
+    assert w.path() == [(2, 1), (1, 2), (3, 2)]
+    w.syn()
+    assert w.kinds()[:3] == ["ovct_detect", "ovct_decision", "ovct_migration_start"]
+    d = w.event("ovct_decision")[0]
+    assert (d["decision"], d["to"], d["current_hops"]) == ("migrate", "pm1", 2)
+    det = w.event("ovct_detect")[0]
+    assert (det["client_switch"], det["vm_switch"], det["vm_host"]) == (2, 3, "pm2")
+    # staged: the new path exists in generation 1, but traffic still goes to pm2
+    staged = [m for m in w.h.sent if isinstance(m, F.FlowMod) and C.parse_cookie(m.cookie).gen == 1]
+    assert staged and all(m.command == F.ADD for m in staged)
+    assert w.path() == [(2, 1), (1, 2), (3, 2)]
+
+    # the VM resumes at pm1: QEMU's RARP arrives at s2 port 4 -> switch now,
+    # and at no step of the switch is there a hole in the path
+    w.clock.t += 5.5
+    w.h.sent.clear()
+    pkt = Packet(VM1_MAC, "ff:ff:ff:ff:ff:ff", F.ETH_RARP)
+    msgs = w.h.router.packet_in(2, 4, pkt, b"", w.clock())
+    w.h.feed(msgs)
+    held = []
+    w.h.router.on_host_seen  # noqa: B018  (the router queued the sighting)
+    w.h.feed = lambda ms: held.extend(ms) or ms          # capture the switch's messages
+    w.engine.net.send = w.h.feed
+    w.run()
+    assert [m for m in held if isinstance(m, F.FlowMod)][0].command == F.DELETE
+    table = w.h.table
+    for m in held:
+        table.apply([m])
+        hops = w.path()
+        assert hops[-1] in ((3, 2), (2, 4)), hops           # old or new, never a miss
+    assert w.path() == [(2, 4)]
+    up = w.event("ovct_network_update")[0]
+    assert up["trigger"].startswith("VM seen") and up["mode"] == "fast"
+    assert not [e for e in table.tables[2] if C.parse_cookie(e.cookie).gen == 1]
+    # barriers confirm, then the migration completes
+    w.h.sent = held
+    w.ack_barriers()
+    assert w.event("ovct_network_confirmed")
+    w.clock.t += 1
+    w.run()
+    assert w.event("ovct_migration_done") and w.engine.moves == {}
+    assert w.hv.locate("vm1") == "pm1"
+    order = [k for k in w.kinds() if k.startswith("ovct_") and k != "ovct_vm_seen"]
+    assert order == ["ovct_detect", "ovct_decision", "ovct_migration_start",
+                     "ovct_network_update", "ovct_network_confirmed", "ovct_migration_done"]
+
+
+def test_paper_mode_deletes_then_adds_after_the_migration_completed():
+    w = World("paper")
+    w.syn()
+    w.clock.t += 5.5
+    w.rarp(VM1_MAC, 2, 4)                     # the VM resumed, but paper mode waits
+    assert w.path() == [(2, 1), (1, 2), (3, 2)]
+    assert not w.event("ovct_network_update")
+    w.h.sent.clear()
+    w.clock.t += 1                           # libvirt reports completion
+    w.run()
+    msgs = [m for m in w.h.sent if isinstance(m, F.FlowMod)]
+    deletes = [i for i, m in enumerate(msgs) if m.command == F.DELETE]
+    adds = [i for i, m in enumerate(msgs) if m.command == F.ADD]
+    assert deletes and adds and max(deletes) < min(adds)   # delete everything, then add
+    assert {msgs[i].dpid for i in deletes} == {1, 2, 3}
+    assert w.path() == [(2, 4)]
+    kinds = w.kinds()
+    assert kinds.index("ovct_migration_done") < kinds.index("ovct_network_update")
+    assert w.event("ovct_network_update")[0]["trigger"] == "migration completed"
+
+
+def test_vm_already_near_stays():
+    w = World()
+    w.hv.vms["pm1"]["vm1"] = w.hv.vms["pm2"].pop("vm1")
+    w.arp(VM1, VM1_MAC, 2, 4)
+    w.syn()
+    d = w.event("ovct_decision")[0]
+    assert d["decision"] == "stay" and "nearest" in d["reason"]
+    assert w.hv.jobs == []
+
+
+def test_no_capacity_stays_with_reason():
+    w = World(pm1_memory=300)
+    w.syn()
+    d = w.event("ovct_decision")[0]
+    assert d["decision"] == "stay" and d["reason"] == "no closer host has capacity"
+    assert "free memory 300 < 320 MiB" in d["candidates"][0]["why"]
+    assert w.hv.jobs == [] and w.path() == [(2, 1), (1, 2), (3, 2)]
+
+
+def test_busy_cpu_stays_with_reason():
+    w = World(min_idle_cpus=1.5)
+    w.hv.add_vm("pm1", "hog", "10.0.0.150", "52:54:00:00:00:99", 256, cpu_used=1.0)
+    w.syn()
+    d = w.event("ovct_decision")[0]
+    assert d["decision"] == "stay" and "idle CPUs 1.00 < 1.5" in d["candidates"][0]["why"]
+
+
+def test_non_vnc_port_and_non_vm_destinations_never_trigger():
+    w = World()
+    w.syn(dport=22)
+    w.syn(vm_ip="10.0.0.12")                 # VNC port, but pm2 is not a VM
+    w.syn(flags=F.TCP_SYN | F.TCP_ACK)       # not the first packet
+    assert w.events == [] and w.hv.jobs == []
+
+
+def test_second_session_while_migrating_does_not_start_a_second_migration():
+    w = World()
+    w.syn(sport=40000)
+    w.syn(client="tcl2", sport=40001)
+    decisions = w.event("ovct_decision")
+    assert [d["decision"] for d in decisions] == ["migrate", "stay"]
+    assert "in flight" in decisions[1]["reason"]
+    assert len(w.hv.jobs) == 1
+
+
+def test_retransmitted_syn_is_one_session():
+    w = World()
+    w.syn(sport=40000)
+    w.syn(sport=40000)
+    assert len(w.event("ovct_detect")) == 1
+
+
+def test_hold_time_respected():
+    w = World("fast", hold_time_s=60)
+    w.syn()
+    w.clock.t += 6
+    w.run()
+    w.ack_barriers()
+    assert w.hv.locate("vm1") == "pm1"
+    # pm2 (on s3) now opens a session: vm1 would be closer on pm2, but it just moved
+    pm2 = w.h.topo.host("pm2")
+    pkt = Packet(pm2.mac, VM1_MAC, F.ETH_IPV4, ip_src=pm2.ip, ip_dst=VM1, ip_proto=6,
+                 tcp_src=41000, tcp_dst=5900, tcp_flags=F.TCP_SYN)
+    w.h.feed(w.h.router.packet_in(3, 2, pkt, b"", w.clock(), F.TABLE_DETECT))
+    w.run()
+    last = w.event("ovct_decision")[-1]
+    assert last["decision"] == "stay" and "hold time" in last["reason"]
+    w.clock.t += 61
+    w.h.feed(w.h.router.packet_in(3, 2, Packet(**{**pkt.__dict__, "tcp_src": 41001}), b"",
+                                  w.clock(), F.TABLE_DETECT))
+    w.run()
+    assert w.event("ovct_decision")[-1]["decision"] == "migrate"
+
+
+def test_failed_migration_keeps_old_flows_and_drops_staging():
+    w = World("fast")
+    w.hv.fail_next = "destination refused"
+    w.syn()
+    w.clock.t += 1
+    w.run()
+    f = w.event("ovct_migration_failed")[0]
+    assert "destination refused" in f["reason"] and f["kept_old_flows"]
+    assert w.path() == [(2, 1), (1, 2), (3, 2)]
+    assert not [e for t in w.h.table.tables.values() for e in t
+                if C.parse_cookie(e.cookie).gen == 1]
+    assert w.engine.moves == {} and vm1_routable_again(w)
+
+
+def vm1_routable_again(w) -> bool:
+    """After a failure the router manages vm1 again (a real move re-routes)."""
+    w.rarp(VM1_MAC, 2, 4)
+    return w.path() == [(2, 4)]
+
+
+def test_disabled_policy_records_and_stays():
+    w = World(enabled=False)
+    w.syn()
+    d = w.event("ovct_decision")[0]
+    assert d["decision"] == "stay" and d["reason"] == "OVCT disabled"
+
+
+def test_session_end_fin_and_idle():
+    w = World(enabled=False)
+    w.syn(sport=40000)
+    w.syn(sport=40000, flags=F.TCP_FIN | F.TCP_ACK)
+    w.syn(sport=40002)
+    w.queue.append(("session_idle", ("10.0.0.1", 40002, VM1, 5900), w.clock() + 60))
+    w.run()
+    assert [e["reason"] for e in w.event("ovct_session_end")] == ["fin", "idle"]
+    # the session monitor flow was installed on the client's edge switch
+    mons = [m for m in w.h.sent if isinstance(m, F.FlowMod)
+            and C.parse_cookie(m.cookie).cls == C.SESSION]
+    assert mons and mons[0].dpid == 2 and mons[0].idle_timeout == 60
+
+
+def test_malformed_detect_packet_ignored():
+    w = World()
+    w.h.feed(w.h.router.packet_in(2, 2, None, b"\x00", w.clock(), F.TABLE_DETECT))
+    w.h.feed(w.h.router.packet_in(2, 2, Packet("00:00:00:00:00:01", "x", F.ETH_IPV4,
+                                               ip_src="10.0.0.1", ip_dst=VM1, ip_proto=6),
+                                  b"", w.clock(), F.TABLE_DETECT))
+    w.run()
+    assert w.queue == [] and w.events == []
+
+
+def test_detect_copies_are_not_delivered_twice():
+    w = World()
+    c = w.h.topo.host("tcl1")
+    pkt = Packet(c.mac, VM1_MAC, F.ETH_IPV4, ip_src=c.ip, ip_dst=VM1, ip_proto=6,
+                 tcp_src=1, tcp_dst=5900, tcp_flags=F.TCP_SYN)
+    out = w.h.router.packet_in(2, 2, pkt, b"syn", w.clock(), F.TABLE_DETECT)
+    assert not [m for m in out if isinstance(m, F.PacketOut)]
+    assert isinstance(w.queue[0], VncConnection)
+
+
+@pytest.mark.parametrize("mode", ["fast", "paper"])
+def test_unknown_destination_host_capacity_error_is_a_reason(mode):
+    w = World(mode)
+    w.hv.down.add("pm1")
+    w.syn()
+    d = w.event("ovct_decision")[0]
+    assert d["decision"] == "stay" and "cannot reach libvirtd of pm1" in d["candidates"][0]["why"]
