@@ -41,7 +41,7 @@ def main(argv=None) -> int:
     out = common.new_run_dir(args.out, "migration")
     rows, boots = [], []
     with Testbed(paper_topology(args.vm_memory), run_dir=os.path.join(out, "raw"),
-                 stats_interval=1.0) as tb:
+                 stats_interval=1.0, ovct={"enabled": False}) as tb:   # moves by hand
         for vm, s in tb.vm_boot_s.items():
             boots.append({"vm": vm, "accel": tb.accel, "boot_to_vnc_s": round(s, 3)})
         vm_ip = tb.topology.vm("vm1").ip

@@ -88,7 +88,7 @@ def connectivity_report(tb, count: int) -> tuple[bool, list[dict]]:
     targets = tb.topology.hosts_by_role(KVM_HOST) + (tb.topology.vms if tb.kvm else [])
     if tb.kvm:
         for vm in tb.topology.vms:
-            greet = tb.rfb_greeting(vm.name, clients[0].name if clients else None)
+            greet = tb.rfb_greeting(vm.name)   # from its host: not a thin-client session
             where = tb.hv.locate(vm.name)
             print(f"  {vm.name} ({vm.ip}) on {where}: booted to VNC in "
                   f"{tb.vm_boot_s.get(vm.name, float('nan')):.1f} s ({tb.accel}); "

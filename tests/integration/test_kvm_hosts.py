@@ -24,7 +24,8 @@ VM1, VM2, TCL1 = "10.0.0.101", "10.0.0.102", "10.0.0.1"
 
 @pytest.fixture(scope="module")
 def net():
-    tb = start(paper_topology(), "kvm", stats_interval=1.0)
+    # OVCT off: these tests migrate by hand (detection still runs)
+    tb = start(paper_topology(), "kvm", stats_interval=1.0, ovct={"enabled": False})
     yield tb
     finish(tb)
 
