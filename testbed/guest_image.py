@@ -112,12 +112,18 @@ def _run(cmd: list[str], log, **kw) -> str:
 def _kernel_package(meta: str, log) -> str:
     """The versioned kernel package a metapackage such as
     linux-image-cloud-amd64 points at."""
-    deps = _run(["apt-cache", "depends", "--important", meta], log)
-    for line in deps.splitlines():
-        words = line.split()
-        if len(words) == 2 and words[0] == "Depends:" and words[1].startswith("linux-image-"):
-            return words[1]
-    raise ImageError(f"cannot resolve {meta} to a kernel package (apt-get update?)")
+    for attempt in (1, 2):
+        try:
+            deps = _run(["apt-cache", "depends", "--important", meta], log)
+        except ImageError:
+            deps = ""
+        for line in deps.splitlines():
+            words = line.split()
+            if len(words) == 2 and words[0] == "Depends:" and words[1].startswith("linux-image-"):
+                return words[1]
+        if attempt == 1:
+            _run(["apt-get", "update", "-q"], log)   # empty package lists on this machine?
+    raise ImageError(f"cannot resolve {meta} to a kernel package")
 
 
 def _download(package: str, dest: str, log) -> str:
