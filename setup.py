@@ -29,7 +29,8 @@ setup(
         "pyOpenSSL>=24.0",
     ],
     extras_require={
-        "test": ["pytest>=7.4"],
+        # the notebook runs headless in the tests (nbclient + ipykernel)
+        "test": ["pytest>=7.4", "nbformat>=5.9", "nbclient>=0.9", "ipykernel>=6.25"],
     },
     entry_points={
         "console_scripts": ["ovct = testbed.cli:main"],

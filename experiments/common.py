@@ -71,3 +71,96 @@ def write_json(path: str, data: dict) -> None:
     with open(path, "w") as fh:
         json.dump(data, fh, indent=1, sort_keys=True)
         fh.write("\n")
+
+
+# -- the paper evaluation's trials (shared by fig27 and fig29) ----------------
+
+CONDITIONS = ("before", "after")       # OVCT disabled (routing only) / enabled
+PAIRS = [("tcl1", "vm1"), ("tcl1", "vm2"), ("tcl2", "vm1"), ("tcl2", "vm2")]
+QUICK = {"runs": 1, "window": 60.0, "pings": 20, "fig31_runs": 1}
+FULL = {"runs": 3, "window": 180.0, "pings": 20, "fig31_runs": 5}
+
+
+def add_args(p, figure: bool = True) -> None:
+    """Options every figure script shares."""
+    p.add_argument("--out", help="results folder (default results/run-<time>)")
+    p.add_argument("--runs", type=int, help="repetitions per condition")
+    p.add_argument("--window", type=float,
+                   help="seconds of thin-client traffic measured per trial")
+    p.add_argument("--modes", nargs="+", choices=["fast", "paper"], default=["fast", "paper"],
+                   help="OVCT network-update modes (fig31; 'after' uses the first)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"CI profile: {QUICK['runs']} run, {QUICK['window']:g} s window")
+    p.add_argument("--plot-only", action="store_true",
+                   help="only re-analyse and re-plot what is in --out")
+
+
+def profile(args) -> dict:
+    base = dict(QUICK if args.quick else FULL)
+    if args.runs:
+        base["runs"] = base["fig31_runs"] = args.runs
+    if args.window:
+        base["window"] = args.window
+    return base
+
+
+def paper_eval_scenario(window: float):
+    """The report's evaluation set-up: both thin clients use their VM."""
+    from testbed import scenario
+    data = scenario.load(os.path.join(ROOT, "experiments", "scenarios", "paper.yaml")) \
+        .model_dump(mode="json")
+    data["sessions"] = [
+        {"client": "tcl1", "vm": "vm1", "port": 5900, "start_s": 2.0,
+         "duration_s": window, "input_rate_hz": 2.0},
+        {"client": "tcl2", "vm": "vm2", "port": 5900, "start_s": 2.0,
+         "duration_s": window, "input_rate_hz": 2.0},
+    ]
+    data["probes"] = []
+    return scenario.parse(data, "paper evaluation")
+
+
+def trial_dir(out: str, condition: str, n: int) -> str:
+    return os.path.join(out, "raw", f"{condition}-{n}")
+
+
+def trial_done(path: str) -> bool:
+    return os.path.exists(os.path.join(path, "trial.json"))
+
+
+def ensure_paper_trials(out: str, prof: dict, mode: str = "fast", log=print) -> list[str]:
+    """Run the before/after trials not yet in ``out``; return all trial dirs.
+    Each trial measures the RTT matrix once the network is steady (after
+    OVCT's migrations in "after") and records relayed traffic for the whole
+    window."""
+    from testbed.runner import run_scenario
+    scn = paper_eval_scenario(prof["window"])
+    dirs = []
+    todo = [(c, n) for n in range(1, prof["runs"] + 1) for c in CONDITIONS]
+    missing = [(c, n) for c, n in todo if not trial_done(trial_dir(out, c, n))]
+    for k, (cond, n) in enumerate(missing, 1):
+        path = trial_dir(out, cond, n)
+        if os.path.exists(path):
+            import shutil
+            shutil.rmtree(path)        # an interrupted trial: start it again
+        log(f"[trial {k}/{len(missing)}] {cond}-{n}: OVCT "
+            f"{'on (' + mode + ')' if cond == 'after' else 'off'}, "
+            f"{prof['window']:g} s of VNC traffic")
+
+        def rtt_matrix(tb):
+            out_ = {}
+            for src, dst in PAIRS:
+                r = tb.ping(src, dst, count=prof["pings"], interval=0.2)
+                out_[f"{src}->{dst}"] = {"rtts_ms": r.rtts_ms, "sent": r.transmitted,
+                                         "raw": r.raw}
+            return out_
+        summary = run_scenario(scn, path, mode=mode, ovct_enabled=(cond == "after"),
+                               on_steady=rtt_matrix, steady_after_s=5.0,
+                               log=lambda m: log("    " + m))
+        if "steady" not in summary:
+            raise RuntimeError(f"{cond}-{n}: the network never became steady")
+        write_json(os.path.join(path, "trial.json"),
+                   {"condition": cond, "trial": n, "mode": mode, "window_s": prof["window"],
+                    "accel": summary["accel"]})
+    for c, n in todo:
+        dirs.append(trial_dir(out, c, n))
+    return dirs

@@ -1,51 +1,151 @@
 #!/usr/bin/env python3
-"""The main job: ``sudo python experiments/run_all.py``.
+"""The main job: ``sudo python experiments/run_all.py`` (or ``sudo ./run.sh``).
 
-Today it brings up the report's network (s1 joining s2 and s3; tcl1, tcl2,
-pm1 on s2; pm2 on s3) with our os-ken controller, checks that every pair of
-hosts can reach each other and measures RTT from each thin client to each
-KVM host.  Results go to results/<run-id>/ (metadata.json, ping.csv with one
-row per echo reply).  The OVCT experiments (KVM guests, migration, the
-report's figures) are added by the later issues.
+Runs the whole evaluation of the 2014 OVCT report on the live emulation --
+the paper network, real KVM guests with VNC desktops, real thin clients --
+before and after OVCT, and leaves in ``results/<run-id>/``:
+
+* ``ping.csv``, ``rtt_table.csv``, ``fig27_rtt.png/svg``   (Fig. 27/28)
+* ``relayed.csv``, ``migrations.csv``, ``projection.csv``,
+  ``fig29_relayed.png/svg``, ``fig30_projection.png/svg``    (Fig. 29/30)
+* ``phases.csv``, ``fig31_phases.png/svg``                    (Fig. 31)
+* ``metadata.json`` (versions, KVM/TCG, options, git commit), ``summary.md``
+  (our values next to the report's), ``raw/`` (every trial's events, logs,
+  statistics, pings and flow dumps).
+
+Trials already present are skipped, so an interrupted run resumes with the
+same ``--out``.  ``--quick`` is the CI profile (about 10 minutes).
 """
 from __future__ import annotations
 
 import argparse
-import csv
+import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import common  # noqa: E402
 
+REPORT = {  # ../shared/paper/SUMMARY.md -- shown beside ours, never mixed into our data
+    "rtt_before_mean_ms": 6.26, "rtt_after_mean_ms": 2.84, "rtt_change_mean_pct": -55,
+    "reduction_10h_pct": 32, "breakeven_h": 8.5,
+    "decision_s": 10, "migration_s": 210, "downtime_s": 15,
+}
+
+
+def _fmt(v, unit="", digits=3) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    return f"{v:.{digits}g}{unit}"
+
+
+def summary_md(out: str, meta: dict) -> str:
+    f27 = json.load(open(os.path.join(out, "fig27.json")))
+    f29 = json.load(open(os.path.join(out, "fig29.json")))
+    import pandas as pd
+    ph = pd.read_csv(os.path.join(out, "phases.csv"))
+    med = ph.groupby(["mode", "quantity"]).value.median()
+
+    def phase(mode, q):
+        return med.get((mode, q))
+    rows = [
+        ("RTT thin client→VM, mean, before (ms)", f27["rtt_before_mean_ms"],
+         REPORT["rtt_before_mean_ms"]),
+        ("RTT thin client→VM, mean, after (ms)", f27["rtt_after_mean_ms"],
+         REPORT["rtt_after_mean_ms"]),
+        ("RTT change (%)", f27["rtt_change_mean_pct"], REPORT["rtt_change_mean_pct"]),
+        ("relayed packets, reduction at 10 h (%) — PROJECTION",
+         f29["projected_reduction_10h_pct"], REPORT["reduction_10h_pct"]),
+        ("break-even (h) — PROJECTION", f29["projected_breakeven_h"], REPORT["breakeven_h"]),
+        ("detection → placement decided (s), fast", phase("fast", "detect_to_decision"),
+         REPORT["decision_s"]),
+        ("live migration (s), fast", phase("fast", "migration"), REPORT["migration_s"]),
+        ("QEMU downtime (s), fast", phase("fast", "qemu_downtime"), REPORT["downtime_s"]),
+        ("network-observed gap, ping every 10 ms (s), fast", phase("fast", "ping_gap"),
+         REPORT["downtime_s"]),
+        ("network-observed gap (s), paper mode", phase("paper", "ping_gap"),
+         REPORT["downtime_s"]),
+        ("largest gap between VNC screen updates (s), fast", phase("fast", "vnc_update_gap"), None),
+        ("largest gap between VNC screen updates (s), paper mode",
+         phase("paper", "vnc_update_gap"), None),
+    ]
+    lines = [f"# OVCT reproduction — {os.path.basename(out)}", "",
+             f"Run {meta['date']} on git {str(meta.get('git_commit'))[:10]}"
+             f"{' (dirty)' if meta.get('git_dirty') else ''}; guests under "
+             f"**{', '.join(meta.get('accel', []))}**; kernel {meta['kernel']}; "
+             f"{meta['ovs']}; os-ken {meta['os_ken']}; options {meta['options']}.", "",
+             "| quantity | this testbed (median) | 2014 report | ratio |", "|---|---|---|---|"]
+    for name, ours, theirs in rows:
+        ratio = (f"{ours / theirs:.2g}" if ours is not None and theirs not in (None, 0)
+                 and ours == ours else "-")
+        lines.append(f"| {name} | {_fmt(ours)} | {_fmt(theirs)} | {ratio} |")
+    lines += [
+        "", f"Both VNC sessions' relayed packet rate (all switches): before "
+            f"{f29['relayed_rate_before_pkt_s']:.0f}/s, after {f29['relayed_rate_after_pkt_s']:.0f}/s;"
+            f" one-off cost of moving the VMs {f29['one_off_pkt']:.0f} packets.",
+        "", "## Why the numbers differ from the report", "",
+        "- **No link delay.** This kernel has no `sch_netem`, so RTTs are the real "
+        "forwarding cost of software switch hops (tenths of a ms), not the report's "
+        "milliseconds over 100 Mbit/s hardware; the *relative* change is what compares.",
+        "- **Software switches, one machine.** Open vSwitch's userspace datapath on "
+        "2 shared cores; the report used home-made OpenFlow switches.",
+        "- **Guests.** " + ("TCG (software emulation: this machine's /dev/kvm does not "
+                            "work with QEMU)" if "tcg" in meta.get("accel", []) else "KVM") +
+        ", 256 MiB Debian guests with a TigerVNC desktop; the report moved 1 GB CentOS VMs, "
+        "hence its 210 s migrations.",
+        "- **Decision time.** Capacity comes from libvirt's API (kept warm), not SSH "
+        "logins, so placement takes milliseconds instead of ~10 s.",
+        "- **Break-even and the 10-hour figure are a projection**: steady rates and the "
+        "one-off migration cost measured in a short window, extended linearly. The "
+        "report's 8.5 h break-even came from its traffic mix; ours depends mostly on how "
+        "much VNC traffic a session makes relative to a 256 MiB migration.",
+        "- `fast` is our make-before-break network update; `paper` is the report's "
+        "delete-then-install after the migration completed.",
+    ]
+    return "\n".join(lines) + "\n"
+
 
 def main(argv=None) -> int:
-    common.ensure_venv(__file__)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", help="results folder (default results/run-<time>)")
-    p.add_argument("--count", type=int, default=20, help="pings per thin client/host pair")
+    common.add_args(p)
     args = p.parse_args(argv)
-
-    from testbed.cli import connectivity_report
-    from testbed.net import Testbed
-    from testbed.topology import paper_topology
-
+    if not args.plot_only:
+        common.ensure_venv(__file__)
+    prof = common.profile(args)
     out = common.new_run_dir(args.out)
-    print(f"results: {out}")
-    with Testbed(paper_topology(), run_dir=os.path.join(out, "raw")) as tb:
-        print(f"paper network up ({tb.datapath} datapath)")
-        ok, rows = connectivity_report(tb, args.count)
-        datapath = tb.datapath
-    common.write_json(os.path.join(out, "metadata.json"), common.metadata(
-        vars(args), {"ovs_datapath": datapath, "topology": "paper"}))
-    with open(os.path.join(out, "ping.csv"), "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["phase", "src", "dst", "seq", "rtt_ms"])
-        for r in rows:
-            for i, rtt in enumerate(r["rtts_ms"], 1):
-                w.writerow(["routing-only", r["src"], r["dst"], i, rtt])
-    print(f"\nwrote {out}/metadata.json, {out}/ping.csv")
-    return 0 if ok else 1
+    t0 = time.monotonic()
+    print(f"OVCT evaluation -> {out}\n  profile: {prof}; modes {args.modes}", flush=True)
+    from experiments import fig27_rtt, fig29_relayed, fig31_phases
+    passthru = ["--out", out, "--runs", str(prof["runs"]), "--window", str(prof["window"]),
+                "--modes", *args.modes] + (["--plot-only"] if args.plot_only else [])
+    steps = [("Fig. 27/28 RTT (runs the before/after trials)", fig27_rtt.main, passthru),
+             ("Fig. 29/30 relayed traffic (same trials)", fig29_relayed.main, passthru),
+             ("Fig. 31 time per phase", fig31_phases.main,
+              ["--out", out, "--runs", str(prof["fig31_runs"]), "--modes", *args.modes]
+              + (["--plot-only"] if args.plot_only else []))]
+    for k, (name, fn, argv_) in enumerate(steps, 1):
+        print(f"\n=== [{k}/{len(steps)}] {name}  (elapsed {time.monotonic() - t0:.0f} s)",
+              flush=True)
+        rc = fn(argv_)
+        if rc:
+            print(f"step failed: {name}")
+            return rc
+    import glob
+
+    import pandas as pd
+    accel = sorted({json.load(open(f))["accel"]
+                    for f in glob.glob(os.path.join(out, "raw", "*", "trial.json"))}
+                   | set(pd.read_csv(os.path.join(out, "phases.csv")).accel))
+    meta = common.metadata(vars(args), {"accel": accel, "profile": prof,
+                                        "wall_time_s": round(time.monotonic() - t0)})
+    common.write_json(os.path.join(out, "metadata.json"), meta)
+    text = summary_md(out, meta)
+    with open(os.path.join(out, "summary.md"), "w") as fh:
+        fh.write(text)
+    print("\n" + text)
+    print(f"done in {time.monotonic() - t0:.0f} s; results in {out}")
+    return 0
 
 
 if __name__ == "__main__":

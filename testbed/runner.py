@@ -72,10 +72,17 @@ def migrations_from_events(events: list[dict]) -> list[dict]:
 
 
 def run_scenario(scn: Scenario, out: str, mode: str | None = None, log=print,
-                 accel: str | None = None) -> dict:
+                 accel: str | None = None, ovct_enabled: bool | None = None,
+                 on_steady=None, steady_after_s: float = 0.0) -> dict:
+    """``on_steady(tb)``, if given, is called once, while the sessions run,
+    when every session has started, no migration is in flight and at least
+    ``steady_after_s`` seconds have passed since the first session started;
+    what it returns is stored under ``summary["steady"]``."""
     policy = scn.ovct.model_dump(mode="json")
     if mode:
         policy["update_mode"] = mode
+    if ovct_enabled is not None:
+        policy["enabled"] = ovct_enabled
     topo = scn.build_topology()
     os.makedirs(out, exist_ok=True)
     tc_dir = os.path.join(out, "thinclients")
@@ -112,6 +119,12 @@ def run_scenario(scn: Scenario, out: str, mode: str | None = None, log=print,
                         f"for {s.duration_s:g} s")
                 if now > scn.end_s() + 120:
                     raise TimeoutError("sessions did not end within 120 s of their schedule")
+                first = min((s.start_s for s in scn.sessions), default=0.0)
+                if (on_steady is not None and "steady" not in summary and not pending
+                        and now >= first + steady_after_s and not _in_flight(out)):
+                    log(f"  t={now:5.1f} s  steady state: measuring")
+                    summary["steady"] = on_steady(tb)
+                    summary["steady_at_s"] = now
                 time.sleep(0.2)   # a scheduler tick, not a wait for state
             # let a migration that is still in flight finish
             wait_until(lambda: not _in_flight(out), scn.ovct.migration_timeout_s,

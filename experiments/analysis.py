@@ -1,0 +1,155 @@
+"""Analysis shared by the figure scripts and the notebook: tidy tables from
+raw trial folders, statistics, the 10-hour projection.  Pure (pandas, numpy);
+unit-tested on fixture data."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+
+PING_COLUMNS = ["trial", "condition", "src", "dst", "seq", "rtt_ms"]
+RELAYED_COLUMNS = ["trial", "condition", "t_s", "switch", "class", "packets", "bytes"]
+MIGRATION_COLUMNS = ["trial", "condition", "vm", "src", "dst", "mode", "detect_to_decision_s",
+                     "elapsed_ms", "downtime_ms", "data_total_bytes", "iterations",
+                     "migration_start_s", "migration_done_s"]
+FORWARDING = ("other", "vnc", "migration")
+HOURS_10 = 10 * 3600.0
+
+
+def _trial_name(path: str) -> tuple[str, str]:
+    meta = json.load(open(os.path.join(path, "trial.json")))
+    return f"{meta['condition']}-{meta['trial']}", meta["condition"]
+
+
+def ping_rows(trial_dirs: list[str]) -> pd.DataFrame:
+    rows = []
+    for d in trial_dirs:
+        trial, cond = _trial_name(d)
+        steady = json.load(open(os.path.join(d, "summary.json")))["steady"]
+        for pair, res in steady.items():
+            src, dst = pair.split("->")
+            for seq, rtt in enumerate(res["rtts_ms"], 1):
+                rows.append((trial, cond, src, dst, seq, rtt))
+    return pd.DataFrame(rows, columns=PING_COLUMNS)
+
+
+def _session_start_mono(d: str) -> float:
+    from controller.record import read_jsonl
+    starts = []
+    tcdir = os.path.join(d, "thinclients")
+    for f in sorted(os.listdir(tcdir)):
+        recs = read_jsonl(os.path.join(tcdir, f))
+        starts += [r["mono"] for r in recs if r["event"] == "start"]
+    return min(starts)
+
+
+def relayed_rows(trial_dirs: list[str]) -> pd.DataFrame:
+    """Cumulative packets/bytes relayed per switch and class at each poll,
+    time measured from the first thin-client session's start."""
+    from controller.record import read_jsonl
+    rows = []
+    for d in trial_dirs:
+        trial, cond = _trial_name(d)
+        t0 = _session_start_mono(d)
+        for r in read_jsonl(os.path.join(d, "stats.jsonl")):
+            if r.get("type") != "flow_stats":
+                continue
+            for cls, (pk, by) in r["by_class"].items():
+                if cls in FORWARDING:
+                    rows.append((trial, cond, round(r["mono"] - t0, 3), r["dpid"], cls, pk, by))
+    return pd.DataFrame(rows, columns=RELAYED_COLUMNS)
+
+
+def migration_rows(trial_dirs: list[str]) -> pd.DataFrame:
+    rows = []
+    for d in trial_dirs:
+        trial, cond = _trial_name(d)
+        t0 = _session_start_mono(d)
+        for m in json.load(open(os.path.join(d, "summary.json")))["migrations"]:
+            rows.append((trial, cond, m.get("vm"), m.get("src"), m.get("dst"), m.get("mode"),
+                         m.get("detect_to_decision_s"), m.get("elapsed_ms"),
+                         m.get("downtime_ms"), m.get("data_total_bytes"), m.get("iterations"),
+                         m.get("migration_started", np.nan) - t0,
+                         m.get("migration_done", np.nan) - t0))
+    return pd.DataFrame(rows, columns=MIGRATION_COLUMNS)
+
+
+# -- statistics -------------------------------------------------------------------
+
+def median_ci(values, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Median and a bootstrap percentile interval of the median."""
+    v = np.asarray(list(values), dtype=float)
+    if v.size == 0:
+        return (np.nan, np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    boots = np.median(rng.choice(v, size=(n_boot, v.size), replace=True), axis=1)
+    lo, hi = np.percentile(boots, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    return float(np.median(v)), float(lo), float(hi)
+
+
+def rtt_table(ping: pd.DataFrame) -> pd.DataFrame:
+    """The report's Fig. 28 layout: one row per (client, VM), before and
+    after (median and 95 % interval, mean), plus an overall row."""
+    out = []
+    groups = list(ping.groupby(["src", "dst"])) + [(("all", "all"), ping)]
+    for (src, dst), g in groups:
+        row = {"src": src, "dst": dst}
+        for cond in ("before", "after"):
+            v = g[g.condition == cond].rtt_ms
+            med, lo, hi = median_ci(v)
+            row.update({f"{cond}_median_ms": med, f"{cond}_ci_low_ms": lo,
+                        f"{cond}_ci_high_ms": hi, f"{cond}_mean_ms": float(v.mean()),
+                        f"{cond}_n": int(v.size)})
+        row["change_median_pct"] = 100 * (row["after_median_ms"] / row["before_median_ms"] - 1)
+        row["change_mean_pct"] = 100 * (row["after_mean_ms"] / row["before_mean_ms"] - 1)
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+# -- relayed traffic and the 10-hour projection ---------------------------------
+
+def total_series(rel: pd.DataFrame, classes=FORWARDING) -> pd.DataFrame:
+    """Per trial and poll time: packets/bytes relayed by all switches
+    together (each switch's latest cumulative value, summed)."""
+    r = rel[rel["class"].isin(classes)].sort_values("t_s")
+    out = []
+    for trial, g in r.groupby("trial"):
+        cond = g.condition.iloc[0]
+        latest: dict[tuple[int, str], tuple[int, int]] = {}
+        for t, gt in g.groupby("t_s", sort=True):
+            for row in gt.to_dict("records"):
+                latest[(row["switch"], row["class"])] = (row["packets"], row["bytes"])
+            out.append((trial, cond, t, sum(v[0] for v in latest.values()),
+                        sum(v[1] for v in latest.values())))
+    return pd.DataFrame(out, columns=["trial", "condition", "t_s", "packets", "bytes"])
+
+
+def steady_fit(series: pd.DataFrame, t_from: float, t_to: float,
+               col: str = "packets") -> tuple[float, float]:
+    """Least-squares line (rate per s, intercept) of a cumulative series in
+    [t_from, t_to]: the steady rate and what came on top of it once."""
+    s = series[(series.t_s >= t_from) & (series.t_s <= t_to)]
+    if len(s) < 2:
+        return float("nan"), float("nan")
+    slope, icpt = np.polyfit(s.t_s.to_numpy(float), s[col].to_numpy(float), 1)
+    return float(slope), float(icpt)
+
+
+def projection(rate_before: float, rate_after: float, one_off: float,
+               horizon_s: float = HOURS_10, base_before: float = 0.0) -> dict:
+    """A model, not a measurement: before(t) = base_before + rate_before*t,
+    after(t) = one_off + rate_after*t, with rates and one-off cost measured
+    in a short window.  Break-even where they cross; the reduction at the
+    horizon (the report: 10 h)."""
+    saved = rate_before - rate_after
+    extra = one_off - base_before
+    breakeven = extra / saved if saved > 0 else float("inf")
+    before_h = base_before + rate_before * horizon_s
+    after_h = one_off + rate_after * horizon_s
+    return {"rate_before_per_s": rate_before, "rate_after_per_s": rate_after,
+            "one_off": one_off, "breakeven_s": breakeven,
+            "before_at_horizon": before_h, "after_at_horizon": after_h,
+            "reduction_at_horizon_pct": 100 * (1 - after_h / before_h) if before_h else float("nan"),
+            "horizon_s": horizon_s}
