@@ -77,7 +77,7 @@ def write_json(path: str, data: dict) -> None:
 
 CONDITIONS = ("before", "after")       # OVCT disabled (routing only) / enabled
 PAIRS = [("tcl1", "vm1"), ("tcl1", "vm2"), ("tcl2", "vm1"), ("tcl2", "vm2")]
-QUICK = {"runs": 1, "window": 60.0, "pings": 20, "fig31_runs": 1}
+QUICK = {"runs": 1, "window": 60.0, "pings": 40, "fig31_runs": 1}
 FULL = {"runs": 3, "window": 180.0, "pings": 20, "fig31_runs": 5}
 
 

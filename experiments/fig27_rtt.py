@@ -8,7 +8,7 @@ Trials (shared with fig29): the paper scenario with tcl1 using vm1 and tcl2
 using vm2 (real VNC sessions); "before" runs with OVCT disabled (routing
 only), "after" with OVCT enabled, which moves both VMs to pm1 next to the
 clients.  Once the network is steady, 20 pings from each thin client to each
-VM.  Writes ping.csv (one row per echo reply), rtt_table.csv (the report's
+VM (40 in the --quick CI profile, whose assertions need the margin).  Writes ping.csv (one row per echo reply), rtt_table.csv (the report's
 Fig. 28 layout: median with 95 % bootstrap interval and mean, per pair and
 overall) and fig27_rtt.png/svg.
 """
@@ -37,6 +37,7 @@ def analyse(out: str) -> dict:
             "rtt_before_mean_ms": overall["before_mean_ms"],
             "rtt_after_mean_ms": overall["after_mean_ms"],
             "rtt_change_mean_pct": overall["change_mean_pct"],
+            "rtt_change_median_pct": overall["change_median_pct"],
             "pairs_lower_after": int(sum(
                 r["after_median_ms"] < r["before_median_ms"]
                 for r in table[table.src != "all"].to_dict("records")))}
@@ -79,7 +80,7 @@ def main(argv=None) -> int:
         A.ping_rows(dirs).to_csv(os.path.join(out, "ping.csv"), index=False)
     res = analyse(out)
     print(f"RTT median before {res['rtt_before_median_ms']:.3f} ms, after "
-          f"{res['rtt_after_median_ms']:.3f} ms; mean {res['rtt_before_mean_ms']:.3f} -> "
+          f"{res['rtt_after_median_ms']:.3f} ms ({res['rtt_change_median_pct']:+.0f} %); mean {res['rtt_before_mean_ms']:.3f} -> "
           f"{res['rtt_after_mean_ms']:.3f} ms ({res['rtt_change_mean_pct']:+.0f} %; report "
           f"{REPORT_MEAN_MS['before']} -> {REPORT_MEAN_MS['after']} ms, -55 %)")
     common.write_json(os.path.join(out, "fig27.json"), res)
