@@ -9,6 +9,7 @@
       min_idle_cpus: 0.25          # idle vCPU-equivalents needed on the target
       migration_timeout_s: 600
       session_idle_s: 60           # a VNC session silent this long has ended
+      max_concurrent_migrations: 1 # more wait their turn
     hypervisors:                   # the KVM hosts the controller may use
       - name: pm1
         uri: qemu+unix:///system?socket=/run/ovct/.../libvirt-sock
@@ -47,6 +48,9 @@ class Policy(_Strict):
     min_idle_cpus: float = Field(0.25, ge=0)
     migration_timeout_s: float = Field(600.0, gt=0)
     session_idle_s: int = Field(60, ge=1, le=65535)
+    #: migrations at once; more wait their turn (two concurrent TCG
+    #: migrations on 2 cores once corrupted a guest: see README)
+    max_concurrent_migrations: int = Field(1, ge=1)
 
     @field_validator("vnc_ports", mode="before")
     @classmethod

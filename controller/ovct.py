@@ -60,6 +60,7 @@ class PolicyView:
     min_idle_cpus: float = 0.25
     migration_timeout_s: float = 600.0
     session_idle_s: int = 60
+    max_concurrent_migrations: int = 1
 
 
 @dataclass
@@ -116,6 +117,7 @@ class Ovct:
         self._next_session = 1
         self._vm_cache: tuple[float, dict[str, tuple[str, str, int]]] = (-1e9, {})
         self._refreshed = -1e9
+        self.waiting: list[tuple[Session, str, int]] = []   # decisions deferred
 
     # -- inventory ----------------------------------------------------------------
     def vms_by_ip(self, max_age: float = 2.0) -> dict[str, tuple[str, str, int]]:
@@ -204,6 +206,11 @@ class Ovct:
             return record("stay", "OVCT disabled")
         if s.vm in self.moves:
             return record("stay", "a migration of this VM is already in flight")
+        if len(self.moves) >= p.max_concurrent_migrations:
+            if not any(w[0].vm == s.vm for w in self.waiting):
+                self.waiting.append((s, current, memory_mib))
+            return record("wait", f"{len(self.moves)} migration(s) in flight; limit "
+                                  f"{p.max_concurrent_migrations}: decided again when one ends")
         last = self.last_moved.get(s.vm)
         if last is not None and now - last < p.hold_time_s:
             return record("stay", f"moved {now - last:.0f} s ago; hold time {p.hold_time_s:g} s")
@@ -303,6 +310,7 @@ class Ovct:
                 self.events("ovct_migration_failed", {
                     "phase": 3, "session": m.session, "vm": m.vm, "from": m.src, "to": m.dst,
                     "reason": str(exc), "kept_old_flows": True, "flow_mods": undone})
+                self._resume_waiting()
                 continue
             st = m.stats
             self.events("ovct_migration_done", {
@@ -321,6 +329,16 @@ class Ovct:
         if m.stats is not None and m.confirmed is not None:
             self.moves.pop(m.vm, None)
             self.last_moved[m.vm] = self.clock()
+        self._resume_waiting()
+
+    def _resume_waiting(self) -> None:
+        while self.waiting and len(self.moves) < self.policy.max_concurrent_migrations:
+            s, _current, memory = self.waiting.pop(0)
+            if s.ended is not None:
+                continue                       # the session is over: nothing to do
+            where = self.vms_by_ip(max_age=0).get(s.vm_ip)
+            if where is not None:
+                self.decide(s, where[1], memory)
 
     # -- phase 4 ------------------------------------------------------------------
     def vm_seen(self, ip: str, loc: tuple[int, int], t: float) -> None:

@@ -84,6 +84,16 @@ def summary_md(out: str, meta: dict) -> str:
         ratio = (f"{ours / theirs:.2g}" if ours is not None and theirs not in (None, 0)
                  and ours == ours else "-")
         lines.append(f"| {name} | {_fmt(ours)} | {_fmt(theirs)} | {ratio} |")
+    import glob
+    panics = sorted(os.path.relpath(f, out) for f in glob.glob(os.path.join(out, "raw", "*", "vms",
+                                                                         "*-console.log"))
+                    if "Kernel panic" in open(f, errors="replace").read())
+    if panics:
+        lines += ["", "**Guest crashes:** a guest kernel panicked after a live migration in "
+                  f"{', '.join(panics)} (see the console log); its pings in that trial are "
+                  "missing from ping.csv. Seen with two TCG migrations at once on 2 cores; "
+                  "OVCT now migrates one VM at a time by default "
+                  "(`max_concurrent_migrations: 1`)."]
     lines += [
         "", f"Both VNC sessions' relayed packet rate (all switches): before "
             f"{f29['relayed_rate_before_pkt_s']:.0f}/s, after {f29['relayed_rate_after_pkt_s']:.0f}/s;"

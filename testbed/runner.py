@@ -162,13 +162,20 @@ def run_scenario(scn: Scenario, out: str, mode: str | None = None, log=print,
 
 
 def _in_flight(run_dir: str) -> bool:
-    started, ended = set(), set()
+    """A migration has started and not ended, or a decision is waiting for
+    a free migration slot."""
+    started, ended, waiting = set(), set(), set()
     for e in read_jsonl(os.path.join(run_dir, "events.jsonl")):
         if e["type"] == "ovct_migration_start":
             started.add(e["session"])
+            waiting.discard(e["vm"])
         elif e["type"] in ("ovct_migration_done", "ovct_migration_failed"):
             ended.add(e["session"])
-    return bool(started - ended)
+        elif e["type"] == "ovct_decision" and e["decision"] == "wait":
+            waiting.add(e["vm"])
+        elif e["type"] == "ovct_decision" and e["vm"] in waiting:
+            waiting.discard(e["vm"])       # decided again: stay
+    return bool(started - ended) or bool(waiting)
 
 
 def _relayed_by_class(totals: dict) -> dict:

@@ -297,3 +297,33 @@ def test_unknown_destination_host_capacity_error_is_a_reason(mode):
     w.syn()
     d = w.event("ovct_decision")[0]
     assert d["decision"] == "stay" and "cannot reach libvirtd of pm1" in d["candidates"][0]["why"]
+
+
+def test_migrations_beyond_the_limit_wait_their_turn():
+    w = World("fast")
+    w.syn(client="tcl1", vm_ip=VM1, sport=40000)
+    w.syn(client="tcl2", vm_ip=VM2, sport=40001)
+    d = w.event("ovct_decision")
+    assert [x["decision"] for x in d] == ["migrate", "wait"] and "limit 1" in d[1]["reason"]
+    assert len(w.hv.jobs) == 1
+    w.clock.t += 6                 # vm1 lands; its flows switch on completion
+    w.run()
+    w.ack_barriers()
+    d = w.event("ovct_decision")
+    assert d[-1]["decision"] == "migrate" and d[-1]["vm"] == "vm2"
+    assert len(w.hv.jobs) == 2
+    w.clock.t += 6
+    w.run()
+    w.ack_barriers()
+    assert w.hv.placement() == {"vm1": "pm1", "vm2": "pm1"}
+
+
+def test_waiting_session_that_ended_is_dropped():
+    w = World("fast")
+    w.syn(client="tcl1", vm_ip=VM1, sport=40000)
+    w.syn(client="tcl2", vm_ip=VM2, sport=40001)
+    w.syn(client="tcl2", vm_ip=VM2, sport=40001, flags=F.TCP_FIN | F.TCP_ACK)
+    w.clock.t += 6
+    w.run()
+    w.ack_barriers()
+    assert len(w.hv.jobs) == 1 and w.hv.locate("vm2") == "pm2"
