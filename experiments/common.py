@@ -119,6 +119,24 @@ def paper_eval_scenario(window: float):
     return scenario.parse(data, "paper evaluation")
 
 
+def save_figure(fig, out: str, name: str) -> list[str]:
+    """Write a matplotlib figure as PNG and SVG and close it."""
+    import matplotlib.pyplot as plt
+    paths = []
+    for ext in ("png", "svg"):
+        paths.append(os.path.join(out, f"{name}.{ext}"))
+        fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def paper_trials(args, out: str) -> list[str]:
+    """The before/after trial folders for a figure script's options,
+    running the missing ones (in the project's venv)."""
+    ensure_venv(sys.argv[0])
+    return ensure_paper_trials(out, profile(args), mode=args.modes[0])
+
+
 def trial_dir(out: str, condition: str, n: int) -> str:
     return os.path.join(out, "raw", f"{condition}-{n}")
 

@@ -63,9 +63,7 @@ def plot(table, out: str) -> None:
     ax.set_title("Ping RTT, thin client \u2192 VM (report: mean 6.26 \u2192 2.84 ms)")
     ax.legend()
     fig.tight_layout()
-    for ext in ("png", "svg"):
-        fig.savefig(os.path.join(out, f"fig27_rtt.{ext}"), dpi=120)
-    plt.close(fig)
+    common.save_figure(fig, out, "fig27_rtt")
 
 
 def main(argv=None) -> int:
@@ -74,9 +72,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     out = common.new_run_dir(args.out)
     if not args.plot_only:
-        common.ensure_venv(__file__)
         from experiments import analysis as A
-        dirs = common.ensure_paper_trials(out, common.profile(args), mode=args.modes[0])
+        dirs = common.paper_trials(args, out)
         A.ping_rows(dirs).to_csv(os.path.join(out, "ping.csv"), index=False)
     res = analyse(out)
     print(f"RTT median before {res['rtt_before_median_ms']:.3f} ms, after "

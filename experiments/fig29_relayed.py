@@ -79,9 +79,7 @@ def plot(rel, tot, projdf, out: str) -> None:
         ax.legend(fontsize=7)
     fig.suptitle("Measured: traffic relayed by all switches, before vs after OVCT")
     fig.tight_layout()
-    for ext in ("png", "svg"):
-        fig.savefig(os.path.join(out, f"fig29_relayed.{ext}"), dpi=120)
-    plt.close(fig)
+    common.save_figure(fig, out, "fig29_relayed")
 
     pk = projdf[projdf.unit == "packets"]
     if pk.empty:
@@ -102,9 +100,7 @@ def plot(rel, tot, projdf, out: str) -> None:
                  fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    for ext in ("png", "svg"):
-        fig.savefig(os.path.join(out, f"fig30_projection.{ext}"), dpi=120)
-    plt.close(fig)
+    common.save_figure(fig, out, "fig30_projection")
 
 
 def main(argv=None) -> int:
@@ -113,9 +109,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     out = common.new_run_dir(args.out)
     if not args.plot_only:
-        common.ensure_venv(__file__)
         from experiments import analysis as A
-        dirs = common.ensure_paper_trials(out, common.profile(args), mode=args.modes[0])
+        dirs = common.paper_trials(args, out)
         A.relayed_rows(dirs).to_csv(os.path.join(out, "relayed.csv"), index=False)
         A.migration_rows(dirs).to_csv(os.path.join(out, "migrations.csv"), index=False)
     res = analyse(out)

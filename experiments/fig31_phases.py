@@ -105,13 +105,7 @@ def plot(rows: list[dict], out: str) -> list[str]:
     ax.set_title("Time per OVCT phase (dashed: the 2014 report)")
     ax.legend()
     fig.tight_layout()
-    paths = []
-    for ext in ("png", "svg"):
-        p = os.path.join(out, f"fig31_phases.{ext}")
-        fig.savefig(p, dpi=120)
-        paths.append(p)
-    plt.close(fig)
-    return paths
+    return common.save_figure(fig, out, "fig31_phases")
 
 
 def main(argv=None) -> int:
