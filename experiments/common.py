@@ -59,6 +59,8 @@ def metadata(options: dict, extra: dict | None = None) -> dict:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "ovs": _cmd(["ovs-vswitchd", "--version"]),
+        "qemu": _cmd(["qemu-system-x86_64", "--version"]),
+        "libvirt": _cmd(["libvirtd", "--version"]),
         "mininet": _dist_version("mininet"),
         "os_ken": _dist_version("os-ken"),
         "cpus": os.cpu_count(),

@@ -28,6 +28,7 @@ def test_run_all_quick_and_notebook():
 
     meta = json.load(open(os.path.join(out, "metadata.json")))
     assert meta["git_commit"] and meta["accel"] and meta["ovs"] and meta["os_ken"]
+    assert meta["qemu"] and meta["libvirt"] and meta["kernel"]
 
     f27 = json.load(open(os.path.join(out, "fig27.json")))
     table = pd.read_csv(os.path.join(out, "rtt_table.csv"))
