@@ -163,10 +163,8 @@ class Ovct:
         key = (c.client_ip, c.client_port, c.server_ip, c.server_port)
         if key in self.sessions:
             return                                   # a retransmitted SYN
-        vm = self.vms_by_ip().get(c.server_ip)
-        if vm is None:
-            self.vms_by_ip(max_age=0)                # maybe it just booted
-            vm = self.vms_by_ip().get(c.server_ip)
+        # not in the cached inventory: maybe it just booted, ask again
+        vm = self.vms_by_ip().get(c.server_ip) or self.vms_by_ip(max_age=0).get(c.server_ip)
         if vm is None:
             return                                   # VNC to something that is not a VM
         name, host, memory = vm

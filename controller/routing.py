@@ -315,11 +315,15 @@ class Router:
             msgs += F.destination_flows(d, ip, p, self.plan, gen=0)
             self.installed[(d, ip)] = p
         msgs += [F.delete_destination(d, ip, gen=1) for d in sorted(st.out_ports)]
-        mac = self.view.hosts[ip].mac if ip in self.view.hosts else ""
-        self.view.hosts[ip] = HostLoc(ip, mac, st.dpid, st.port)
+        self._relocate(ip, st.dpid, st.port)
         self.pinned.discard(ip)
         self.events("flows_committed", {"ip": ip, "to": [st.dpid, st.port]})
         return msgs + self.reconcile()
+
+    def _relocate(self, ip: str, dpid: int, port: int) -> None:
+        """Record that a moved host (same IP and MAC) is now at dpid/port."""
+        mac = self.view.hosts[ip].mac if ip in self.view.hosts else ""
+        self.view.hosts[ip] = HostLoc(ip, mac, dpid, port)
 
     def abort_move(self, ip: str) -> list[F.Message]:
         """A move that will not happen: drop staging flows, keep the live ones."""
@@ -335,8 +339,7 @@ class Router:
         msgs += [F.Barrier(d, tag + ":deleted") for d in old]
         for key in [k for k in self.installed if k[1] == ip]:
             del self.installed[key]
-        mac = self.view.hosts[ip].mac if ip in self.view.hosts else ""
-        self.view.hosts[ip] = HostLoc(ip, mac, dpid, port)
+        self._relocate(ip, dpid, port)
         self.pinned.discard(ip)
         self.staging.pop(ip, None)
         add = self.reconcile()

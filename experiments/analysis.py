@@ -153,3 +153,25 @@ def projection(rate_before: float, rate_after: float, one_off: float,
             "before_at_horizon": before_h, "after_at_horizon": after_h,
             "reduction_at_horizon_pct": 100 * (1 - after_h / before_h) if before_h else float("nan"),
             "horizon_s": horizon_s}
+
+
+def projections(tot: pd.DataFrame, mig: pd.DataFrame, sessions: int = 2) -> pd.DataFrame:
+    """Per before/after trial pair and unit: steady rates fitted from 5 s
+    after the last migration to the end of the shorter window, the one-off
+    cost on top, and the projection (a model) built from them."""
+    rows = []
+    for unit in ("packets", "bytes"):
+        for n in sorted({t.split("-")[1] for t in tot.trial}):
+            b = tot[tot.trial == f"before-{n}"]
+            a = tot[tot.trial == f"after-{n}"]
+            if b.empty or a.empty:
+                continue
+            m = mig[mig.trial == f"after-{n}"]
+            t_from = (m.migration_done_s.max() if len(m) else 0.0) + 5.0
+            t_to = min(b.t_s.max(), a.t_s.max())
+            rb, ib = steady_fit(b, t_from, t_to, unit)
+            ra, ia = steady_fit(a, t_from, t_to, unit)
+            proj = projection(rb, ra, ia, base_before=ib)
+            rows.append({"trial": n, "unit": unit, "fit_from_s": t_from, "fit_to_s": t_to,
+                         "sessions": sessions, **proj, "breakeven_h": proj["breakeven_s"] / 3600})
+    return pd.DataFrame(rows)

@@ -32,23 +32,7 @@ def analyse(out: str) -> dict:
     rel = pd.read_csv(os.path.join(out, "relayed.csv"))
     mig = pd.read_csv(os.path.join(out, "migrations.csv"))
     tot = A.total_series(rel)
-    rows = []
-    for unit in ("packets", "bytes"):
-        for n in sorted({t.split("-")[1] for t in tot.trial}):
-            b = tot[tot.trial == f"before-{n}"]
-            a = tot[tot.trial == f"after-{n}"]
-            if b.empty or a.empty:
-                continue
-            m = mig[mig.trial == f"after-{n}"]
-            t_from = (m.migration_done_s.max() if len(m) else 0.0) + 5.0
-            t_to = min(b.t_s.max(), a.t_s.max())
-            rb, ib = A.steady_fit(b, t_from, t_to, unit)
-            ra, ia = A.steady_fit(a, t_from, t_to, unit)
-            proj = A.projection(rb, ra, ia, base_before=ib)
-            rows.append({"trial": n, "unit": unit, "fit_from_s": t_from, "fit_to_s": t_to,
-                         "sessions": 2, **proj,
-                         "breakeven_h": proj["breakeven_s"] / 3600})
-    projdf = pd.DataFrame(rows)
+    projdf = A.projections(tot, mig)
     projdf.to_csv(os.path.join(out, "projection.csv"), index=False)
     plot(rel, tot, projdf, out)
     pk = projdf[projdf.unit == "packets"]
