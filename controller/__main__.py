@@ -3,6 +3,9 @@
 os-ken 4.x has no ``osken-manager``; we parse our own options, hand os-ken
 its configuration and run the apps (os-ken's LLDP topology discovery plus
 our shim) with ``AppManager.run_apps``.
+
+Signals: SIGTERM/SIGINT stop it; SIGUSR1 switches OVCT on and SIGUSR2 off
+while it runs (each logged as an ``ovct_enabled``/``ovct_disabled`` event).
 """
 from __future__ import annotations
 
@@ -78,6 +81,10 @@ def main(argv=None) -> int:
         os._exit(0)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    # OVCT on (SIGUSR1) / off (SIGUSR2) while running: "before" and "after"
+    # in one emulation, or by hand with kill -USR1 <pid>
+    signal.signal(signal.SIGUSR1, lambda *_: app.SWITCH_REQUESTS.append(True))
+    signal.signal(signal.SIGUSR2, lambda *_: app.SWITCH_REQUESTS.append(False))
     logging.getLogger("ovct").info("controller on %s:%d, run dir %s",
                                    args.host, args.port, args.run_dir)
     AppManager.run_apps(["os_ken.topology.switches", "controller.app"])

@@ -32,6 +32,11 @@ LOG = logging.getLogger("ovct.app")
 #: set by controller.__main__ before os-ken instantiates the app
 SETTINGS: Settings | None = None
 
+#: OVCT on/off requests (True/False) appended by the SIGUSR1/SIGUSR2 handlers
+#: in controller.__main__; the OVCT worker drains them (a list append is
+#: all a signal handler may safely do)
+SWITCH_REQUESTS: list[bool] = []
+
 _COMMANDS = {F.ADD: "OFPFC_ADD", F.MODIFY: "OFPFC_MODIFY", F.DELETE: "OFPFC_DELETE"}
 
 
@@ -91,6 +96,9 @@ class OvctApp(app_manager.OSKenApp):
             except queue.Empty:
                 ev = None
             try:
+                while SWITCH_REQUESTS:
+                    on = SWITCH_REQUESTS.pop(0)
+                    self.ovct.set_enabled(on, "SIGUSR1" if on else "SIGUSR2")
                 if ev is not None:
                     self.ovct.handle(ev)
                 self.ovct.poll()

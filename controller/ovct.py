@@ -118,6 +118,9 @@ class Ovct:
         self._vm_cache: tuple[float, dict[str, tuple[str, str, int]]] = (-1e9, {})
         self._refreshed = -1e9
         self.waiting: list[tuple[Session, str, int]] = []   # decisions deferred
+        #: on/off at run time (:meth:`set_enabled`); starts as the policy says
+        self.enabled = bool(policy.enabled)
+        self._enabled_at = float("-inf")
 
     # -- inventory ----------------------------------------------------------------
     def vms_by_ip(self, max_age: float = 2.0) -> dict[str, tuple[str, str, int]]:
@@ -140,6 +143,32 @@ class Ovct:
     def host_location(self, host: str) -> tuple[int, int] | None:
         return self.net.locate(self.hv.spec(host).address)
 
+    def set_enabled(self, on: bool, why: str = "") -> None:
+        """Switch OVCT on or off while the network runs.  On: every VNC
+        session already running is decided at once, as if just detected
+        (sessions are tracked while OVCT is off).  Off: migrations in flight
+        finish, deferred decisions are dropped, nothing new starts."""
+        now = self.clock()
+        decided = 0
+        changed = on != self.enabled
+        self.enabled = on
+        if not changed:
+            pass
+        elif on:
+            self._enabled_at = now
+            inventory = self.vms_by_ip(max_age=0)
+            for s in sorted(self.sessions.values(), key=lambda s: s.id):
+                where = inventory.get(s.vm_ip)
+                if where is not None and s.vm not in self.moves:
+                    self.decide(s, where[1], where[2])
+                    decided += 1
+        else:
+            self.waiting.clear()
+        # logged after the decisions, so whoever sees it also sees them
+        self.events("ovct_enabled" if on else "ovct_disabled",
+                    {"why": why, "switched_mono": now, "changed": changed,
+                     "running_sessions": len(self.sessions), "decided_sessions": decided})
+
     # -- events in ----------------------------------------------------------------
     def handle(self, ev) -> None:
         if isinstance(ev, VncConnection):
@@ -157,6 +186,9 @@ class Ovct:
         elif isinstance(ev, tuple) and ev and ev[0] == "session_idle":
             _, key, t = ev
             self.session_end(key, "idle", t)
+        elif isinstance(ev, tuple) and ev and ev[0] == "set_enabled":
+            _, on, why = ev
+            self.set_enabled(on, why)
 
     # -- phase 1 ------------------------------------------------------------------
     def session_start(self, c: VncConnection) -> None:
@@ -197,10 +229,12 @@ class Ovct:
         base = {"phase": 2, "session": s.id, "vm": s.vm, "from": current}
 
         def record(decision: str, reason: str, **extra) -> None:
+            # from detection, or from switching OVCT on for a session it found running
+            since = max(s.started, self._enabled_at)
             self.events("ovct_decision", {**base, "decision": decision, "reason": reason,
-                                          "detect_to_decision_s": round(self.clock() - s.started, 6),
+                                          "detect_to_decision_s": round(self.clock() - since, 6),
                                           **extra})
-        if not p.enabled:
+        if not self.enabled:
             return record("stay", "OVCT disabled")
         if s.vm in self.moves:
             return record("stay", "a migration of this VM is already in flight")
@@ -287,7 +321,9 @@ class Ovct:
 
     def poll(self) -> None:
         now = self.clock()
-        if self.policy.enabled and now - self._refreshed >= CAPACITY_REFRESH_S:
+        # also while off: switching on then decides at once, and the
+        # hypervisors see the same background load either way
+        if now - self._refreshed >= CAPACITY_REFRESH_S:
             self.refresh_capacity()
         for m in list(self.moves.values()):
             if m.switched is not None and m.confirmed is None and \

@@ -18,20 +18,32 @@ FORWARDING = ("other", "vnc", "migration")
 HOURS_10 = 10 * 3600.0
 
 
-def _trial_name(path: str) -> tuple[str, str]:
-    meta = json.load(open(os.path.join(path, "trial.json")))
-    return f"{meta['condition']}-{meta['trial']}", meta["condition"]
+def _phases(d: str) -> list[tuple[str, str, float, float, bool]]:
+    """The trials in one raw trial folder: (trial, condition, start, end,
+    starts mid-run) with times on the monotonic clock.  A paired folder (OVCT switched on during
+    the run) holds "before-<n>" from the first session's start to the switch
+    and "after-<n>" from the switch on; any other holds one trial named after
+    its condition."""
+    meta = json.load(open(os.path.join(d, "trial.json")))
+    summary = json.load(open(os.path.join(d, "summary.json")))
+    t0 = _session_start_mono(d)
+    switch = summary.get("ovct_switched_on_mono")
+    n = meta["trial"]
+    if switch is None:
+        return [(f"{meta['condition']}-{n}", meta["condition"], t0, float("inf"), False)]
+    return [(f"before-{n}", "before", t0, switch, False),
+            (f"after-{n}", "after", switch, float("inf"), True)]
 
 
 def ping_rows(trial_dirs: list[str]) -> pd.DataFrame:
     rows = []
     for d in trial_dirs:
-        trial, cond = _trial_name(d)
         steady = json.load(open(os.path.join(d, "summary.json")))["steady"]
-        for pair, res in steady.items():
-            src, dst = pair.split("->")
-            for seq, rtt in enumerate(res["rtts_ms"], 1):
-                rows.append((trial, cond, src, dst, seq, rtt))
+        for trial, cond, *_ in _phases(d):
+            for pair, res in steady[cond].items():
+                src, dst = pair.split("->")
+                for seq, rtt in enumerate(res["rtts_ms"], 1):
+                    rows.append((trial, cond, src, dst, seq, rtt))
     return pd.DataFrame(rows, columns=PING_COLUMNS)
 
 
@@ -47,32 +59,50 @@ def _session_start_mono(d: str) -> float:
 
 def relayed_rows(trial_dirs: list[str]) -> pd.DataFrame:
     """Cumulative packets/bytes relayed per switch and class at each poll,
-    time measured from the first thin-client session's start."""
+    time measured from the trial's start (the first session's start, or the
+    moment OVCT was switched on).  A trial that starts at the switch counts
+    from each switch's last poll before it: a row of zeros at t = 0, then
+    what was relayed since that poll (at most one statistics interval
+    before the switch)."""
     from controller.record import read_jsonl
     rows = []
     for d in trial_dirs:
-        trial, cond = _trial_name(d)
-        t0 = _session_start_mono(d)
-        for r in read_jsonl(os.path.join(d, "stats.jsonl")):
-            if r.get("type") != "flow_stats":
-                continue
-            for cls, (pk, by) in r["by_class"].items():
-                if cls in FORWARDING:
-                    rows.append((trial, cond, round(r["mono"] - t0, 3), r["dpid"], cls, pk, by))
+        polls = [r for r in read_jsonl(os.path.join(d, "stats.jsonl"))
+                 if r.get("type") == "flow_stats"]
+        for trial, cond, t0, t1, mid_run in _phases(d):
+            base: dict[tuple[int, str], tuple[int, int]] = {}
+            if mid_run:                             # counters re-based at the switch
+                for r in polls:
+                    if r["mono"] <= t0:
+                        base.update({(r["dpid"], c): tuple(v) for c, v in r["by_class"].items()
+                                     if c in FORWARDING})
+                rows += [(trial, cond, 0.0, dpid, c, 0, 0) for dpid, c in sorted(base)]
+            for r in polls:
+                if r["mono"] > t1 or (mid_run and r["mono"] <= t0):
+                    continue
+                for cls, (pk, by) in r["by_class"].items():
+                    if cls in FORWARDING:
+                        b = base.get((r["dpid"], cls), (0, 0))
+                        rows.append((trial, cond, round(r["mono"] - t0, 3), r["dpid"], cls,
+                                     pk - b[0], by - b[1]))
     return pd.DataFrame(rows, columns=RELAYED_COLUMNS)
 
 
 def migration_rows(trial_dirs: list[str]) -> pd.DataFrame:
+    """One row per migration, with its start and end in seconds since its
+    trial's start."""
     rows = []
     for d in trial_dirs:
-        trial, cond = _trial_name(d)
-        t0 = _session_start_mono(d)
-        for m in json.load(open(os.path.join(d, "summary.json")))["migrations"]:
-            rows.append((trial, cond, m.get("vm"), m.get("src"), m.get("dst"), m.get("mode"),
-                         m.get("detect_to_decision_s"), m.get("elapsed_ms"),
-                         m.get("downtime_ms"), m.get("data_total_bytes"), m.get("iterations"),
-                         m.get("migration_started", np.nan) - t0,
-                         m.get("migration_done", np.nan) - t0))
+        migs = json.load(open(os.path.join(d, "summary.json")))["migrations"]
+        for trial, cond, t0, t1, _ in _phases(d):
+            for m in migs:
+                if not t0 <= m.get("migration_started", t0) < t1:
+                    continue
+                rows.append((trial, cond, m.get("vm"), m.get("src"), m.get("dst"),
+                             m.get("mode"), m.get("detect_to_decision_s"), m.get("elapsed_ms"),
+                             m.get("downtime_ms"), m.get("data_total_bytes"),
+                             m.get("iterations"), m.get("migration_started", np.nan) - t0,
+                             m.get("migration_done", np.nan) - t0))
     return pd.DataFrame(rows, columns=MIGRATION_COLUMNS)
 
 

@@ -466,6 +466,24 @@ class Testbed:
     def polls(self) -> dict[int, int]:
         return {int(k): v for k, v in self.state().get("polls", {}).items()}
 
+    def set_ovct(self, on: bool, timeout: float = 10.0) -> dict:
+        """Switch OVCT on or off in the running controller (SIGUSR1/SIGUSR2 to
+        its PID) and wait until it has logged the switch; returns that event."""
+        from controller.record import read_jsonl
+        if self.controller is None or self.controller.poll() is not None:
+            raise TestbedError("the controller is not running")
+        kind = "ovct_enabled" if on else "ovct_disabled"
+        events = os.path.join(self.run_dir, "events.jsonl")
+        seen = sum(1 for e in read_jsonl(events) if e["type"] == kind)
+        self.controller.send_signal(signal.SIGUSR1 if on else signal.SIGUSR2)
+        found: list[dict] = []
+
+        def logged() -> bool:
+            found[:] = [e for e in read_jsonl(events) if e["type"] == kind]
+            return len(found) > seen
+        wait_until(logged, timeout, f"the controller to log {kind}", interval=0.05)
+        return found[-1]
+
     def wait_fresh_stats(self, timeout: float | None = None) -> dict:
         """Wait until every switch has answered a statistics poll that was
         sent after this call (two completed polls later), and return the
@@ -494,6 +512,18 @@ class Testbed:
         dst_ip = self.ip(dst)
         out, err, _rc = self.host(src).pexec(pingmod.command(dst_ip, count, interval, wait))
         return pingmod.parse(out + err, src=src, dst=dst)
+
+    def ping_pairs(self, pairs, count: int = 10, interval: float = 0.2,
+                   wait: float = 1.0) -> dict[tuple[str, str], pingmod.PingResult]:
+        """Ping every (src, dst) pair at the same time; returns when all are done."""
+        procs = [((src, dst), self.host(src).popen(
+            pingmod.command(self.ip(dst), count, interval, wait), text=True))
+            for src, dst in pairs]
+        res = {}
+        for (src, dst), proc in procs:
+            out, err = proc.communicate(timeout=count * interval + wait + 30)
+            res[(src, dst)] = pingmod.parse(out + err, src=src, dst=dst)
+        return res
 
     def start_ping(self, src: str, dst: str, interval: float = 0.01) -> "BackgroundPing":
         """Ping continuously from ``src`` until .stop() (which parses)."""

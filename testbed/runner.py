@@ -74,15 +74,21 @@ def migrations_from_events(events: list[dict]) -> list[dict]:
 def run_scenario(scn: Scenario, out: str, mode: str | None = None, log=print,
                  accel: str | None = None, ovct_enabled: bool | None = None,
                  on_steady=None, steady_after_s: float = 0.0) -> dict:
-    """``on_steady(tb)``, if given, is called once, while the sessions run,
-    when every session has started, no migration is in flight and at least
-    ``steady_after_s`` seconds have passed since the first session started;
-    what it returns is stored under ``summary["steady"]``."""
+    """``on_steady(tb, phase)``, if given, is called once per phase while the
+    sessions run, when the phase is steady: every session has started, no
+    migration is in flight or waiting, and ``steady_after_s`` seconds have
+    passed since the phase began (the first session's start, the last
+    migration's end).  Phases: "before" and "after" when the scenario
+    switches OVCT on at ``ovct_on_at_s``, else just "steady".  What it
+    returns is stored under ``summary["steady"][phase]``."""
     policy = scn.ovct.model_dump(mode="json")
     if mode:
         policy["update_mode"] = mode
     if ovct_enabled is not None:
         policy["enabled"] = ovct_enabled
+    switch_at = scn.ovct_on_at_s
+    if switch_at is not None:
+        policy["enabled"] = False          # routing only until switch_at
     topo = scn.build_topology()
     os.makedirs(out, exist_ok=True)
     tc_dir = os.path.join(out, "thinclients")
@@ -91,7 +97,8 @@ def run_scenario(scn: Scenario, out: str, mode: str | None = None, log=print,
     os.makedirs(ping_dir, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=ROOT)
     summary: dict = {"scenario": scn.name, "update_mode": policy["update_mode"],
-                     "ovct_enabled": policy["enabled"]}
+                     "ovct_enabled": policy["enabled"], "ovct_on_at_s": switch_at,
+                     "steady": {}, "steady_at_s": {}}
     with Testbed(topo, run_dir=out, stats_interval=scn.stats_interval_s,
                  link_bw=scn.link_bw_mbit, accel=accel or scn.accel,
                  host_memory_mib=scn.host_memory_mib, host_cpus=scn.host_cpus,
@@ -104,6 +111,8 @@ def run_scenario(scn: Scenario, out: str, mode: str | None = None, log=print,
         t0 = time.monotonic()
         pending = sorted(enumerate(scn.sessions), key=lambda x: x[1].start_s)
         running = []
+        phase = "steady" if switch_at is None else "before"
+        phase_from = min((s.start_s for s in scn.sessions), default=0.0)
         try:
             while pending or any(proc.poll() is None for *_, proc in running):
                 now = time.monotonic() - t0
@@ -119,12 +128,22 @@ def run_scenario(scn: Scenario, out: str, mode: str | None = None, log=print,
                         f"for {s.duration_s:g} s")
                 if now > scn.end_s() + 120:
                     raise TimeoutError("sessions did not end within 120 s of their schedule")
-                first = min((s.start_s for s in scn.sessions), default=0.0)
-                if (on_steady is not None and "steady" not in summary and not pending
-                        and now >= first + steady_after_s and not _in_flight(out)):
-                    log(f"  t={now:5.1f} s  steady state: measuring")
-                    summary["steady"] = on_steady(tb)
-                    summary["steady_at_s"] = now
+                if phase == "before" and now >= switch_at:
+                    ev = tb.set_ovct(True)
+                    summary["ovct_switched_on_mono"] = ev["switched_mono"]
+                    summary["ovct_switched_on_at_s"] = ev["switched_mono"] - t0
+                    log(f"  t={now:5.1f} s  OVCT switched on ({ev['decided_sessions']} "
+                        f"running session(s) decided)")
+                    phase, phase_from = "after", now
+                    if on_steady is not None and "before" not in summary["steady"]:
+                        log("  warning: the 'before' phase never became steady")
+                elif (on_steady is not None and phase not in summary["steady"] and not pending
+                        and not _in_flight(out)):
+                    phase_from = max(phase_from, _last_migration_end(out, t0))
+                    if now >= phase_from + steady_after_s:
+                        log(f"  t={now:5.1f} s  {phase} steady: measuring")
+                        summary["steady"][phase] = on_steady(tb, phase)
+                        summary["steady_at_s"][phase] = now
                 time.sleep(0.2)   # a scheduler tick, not a wait for state
             # let a migration that is still in flight finish
             wait_until(lambda: not _in_flight(out), scn.ovct.migration_timeout_s,
@@ -159,6 +178,13 @@ def run_scenario(scn: Scenario, out: str, mode: str | None = None, log=print,
     with open(os.path.join(out, "summary.json"), "w") as fh:
         json.dump(summary, fh, indent=1, sort_keys=True)
     return summary
+
+
+def _last_migration_end(run_dir: str, t0: float) -> float:
+    """Seconds since ``t0`` (monotonic) when the last migration ended, or 0."""
+    ends = [e["mono"] for e in read_jsonl(os.path.join(run_dir, "events.jsonl"))
+            if e["type"] in ("ovct_migration_done", "ovct_migration_failed")]
+    return max(ends) - t0 if ends else 0.0
 
 
 def _in_flight(run_dir: str) -> bool:

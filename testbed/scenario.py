@@ -17,6 +17,9 @@
     probes:                            # optional pings, e.g. to see the network gap
       - {src: tcl2, dst: vm1, interval_ms: 10}
     ovct: {update_mode: fast, hold_time_s: 300}   # see controller/config.py
+    ovct_on_at_s: null                 # or a time: OVCT starts off (routing
+                                       # only) and is switched on then, so one
+                                       # run has a "before" and an "after"
 
 Validated completely before anything starts: an unknown key, a wrong type, a
 client or VM or host that the topology does not have, or a duplicate stops
@@ -86,13 +89,14 @@ class Scenario(_Strict):
     sessions: tuple[SessionSpec, ...] = ()
     probes: tuple[ProbeSpec, ...] = ()
     ovct: cfgmod.Policy = cfgmod.Policy()
+    ovct_on_at_s: Optional[float] = Field(None, ge=0)
 
     @model_validator(mode="before")
     @classmethod
     def _coerce(cls, data):
         if not isinstance(data, dict):
             return data
-        data = _floats(dict(data), "stats_interval_s", "link_bw_mbit")
+        data = _floats(dict(data), "stats_interval_s", "link_bw_mbit", "ovct_on_at_s")
         for key in ("vms", "sessions", "probes"):
             if isinstance(data.get(key), list):
                 data[key] = tuple(_floats(x, "start_s", "duration_s", "input_rate_hz",
@@ -126,6 +130,12 @@ class Scenario(_Strict):
                     raise ValueError(f"probes.{i}.{f}: no host or VM {getattr(p, f)!r}")
         if self.sessions and not topo.vms:
             raise ValueError("sessions: the topology has no VMs")
+        if self.ovct_on_at_s is not None:
+            if not self.ovct.enabled:
+                raise ValueError("ovct_on_at_s: set, but ovct.enabled is false")
+            if self.ovct_on_at_s >= self.end_s():
+                raise ValueError(f"ovct_on_at_s: {self.ovct_on_at_s:g} s is not before the "
+                                 f"last session ends ({self.end_s():g} s)")
         return self
 
     def build_topology(self) -> T.Topology:

@@ -40,6 +40,11 @@ def test_run_all_quick_and_notebook():
     f29 = json.load(open(os.path.join(out, "fig29.json")))
     assert f29["rate_per_session_after_pkt_s"] < f29["rate_per_session_before_pkt_s"]
 
+    # both conditions came from one emulation: OVCT was switched on mid-run
+    from controller.record import read_jsonl
+    events = read_jsonl(os.path.join(out, "raw", "trial-1", "events.jsonl"))
+    assert [e["decided_sessions"] for e in events if e["type"] == "ovct_enabled"] == [2]
+
     mig = pd.read_csv(os.path.join(out, "migrations.csv"))
     assert set(mig[mig.condition == "after"].vm) == {"vm1", "vm2"}
     assert mig[mig.condition == "before"].empty           # OVCT off: nothing moved

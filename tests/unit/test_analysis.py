@@ -83,3 +83,40 @@ def test_csv_schemas_are_tidy_with_units():
     assert "rtt_ms" in A.PING_COLUMNS and "t_s" in A.RELAYED_COLUMNS
     assert {"elapsed_ms", "downtime_ms", "data_total_bytes"} <= set(A.MIGRATION_COLUMNS)
     assert "unit" in fig31_phases.FIELDS
+
+
+def _paired_trial(tmp_path):
+    """A raw trial folder as ensure_paper_trials leaves it: sessions start at
+    mono 100, OVCT is switched on at 160, vm1 migrates 161-170."""
+    import json
+    d = tmp_path / "trial-1"
+    (d / "thinclients").mkdir(parents=True)
+    (d / "thinclients" / "tcl1-vm1-0.jsonl").write_text(
+        json.dumps({"event": "start", "mono": 100.0}) + "\n")
+    (d / "trial.json").write_text(json.dumps({"condition": "paired", "trial": 1}))
+    steady = {c: {"tcl1->vm1": {"rtts_ms": rtts}} for c, rtts in
+              (("before", [1.0, 1.2]), ("after", [0.5]))}
+    (d / "summary.json").write_text(json.dumps({
+        "steady": steady, "ovct_switched_on_mono": 160.0,
+        "migrations": [{"vm": "vm1", "src": "pm2", "dst": "pm1", "mode": "fast",
+                        "migration_started": 161.0, "migration_done": 170.0}]}))
+    polls = [{"type": "flow_stats", "dpid": 1, "mono": t, "by_class": {"vnc": [pk, 10 * pk]}}
+             for t, pk in ((95.0, 0), (155.0, 600), (165.0, 700), (175.0, 750))]
+    (d / "stats.jsonl").write_text("".join(json.dumps(p) + "\n" for p in polls))
+    return str(d)
+
+
+def test_a_paired_trial_splits_into_before_and_after(tmp_path):
+    d = _paired_trial(tmp_path)
+    ping = A.ping_rows([d])
+    assert ping.groupby("trial").rtt_ms.count().to_dict() == {"after-1": 1, "before-1": 2}
+    rel = A.relayed_rows([d])
+    before = rel[rel.trial == "before-1"]
+    assert before[["t_s", "packets"]].values.tolist() == [[-5.0, 0], [55.0, 600]]
+    # "after" counts from the last poll before the switch, starting at zero
+    after = rel[rel.trial == "after-1"]
+    assert after[["t_s", "packets", "bytes"]].values.tolist() == [
+        [0.0, 0, 0], [5.0, 100, 1000], [15.0, 150, 1500]]
+    mig = A.migration_rows([d])
+    assert mig[["trial", "migration_start_s", "migration_done_s"]].values.tolist() == [
+        ["after-1", 1.0, 10.0]]

@@ -327,3 +327,48 @@ def test_waiting_session_that_ended_is_dropped():
     w.run()
     w.ack_barriers()
     assert len(w.hv.jobs) == 1 and w.hv.locate("vm2") == "pm2"
+
+
+def test_switched_on_at_run_time_decides_the_sessions_already_running():
+    w = World("fast", enabled=False)
+    w.syn(client="tcl1", vm_ip=VM1, sport=40000)
+    w.syn(client="tcl2", vm_ip=VM2, sport=40001)
+    w.syn(client="tcl2", vm_ip=VM2, sport=40002)          # a session that ends
+    w.syn(client="tcl2", vm_ip=VM2, sport=40002, flags=F.TCP_FIN | F.TCP_ACK)
+    assert [d["decision"] for d in w.event("ovct_decision")] == ["stay"] * 3
+    assert w.hv.jobs == []
+    w.clock.t += 30
+    w.queue.append(("set_enabled", True, "test"))
+    w.run()
+    on = w.event("ovct_enabled")[0]
+    assert (on["changed"], on["running_sessions"], on["decided_sessions"]) == (True, 2, 2)
+    # the decisions come before the event that announces them
+    assert w.kinds().index("ovct_enabled") > w.kinds().index("ovct_migration_start")
+    d = w.event("ovct_decision")[3:]
+    assert [(x["vm"], x["decision"]) for x in d] == [("vm1", "migrate"), ("vm2", "wait")]
+    # measured from the switch, not from the session's start 30 s earlier
+    assert d[0]["detect_to_decision_s"] == 0
+    for _ in range(2):
+        w.clock.t += 6
+        w.run()
+        w.ack_barriers()
+    assert w.hv.placement() == {"vm1": "pm1", "vm2": "pm1"}
+
+
+def test_switched_off_lets_the_migration_finish_and_drops_waiting_ones():
+    w = World("fast")
+    w.syn(client="tcl1", vm_ip=VM1, sport=40000)
+    w.syn(client="tcl2", vm_ip=VM2, sport=40001)
+    w.engine.set_enabled(False, "test")
+    assert w.event("ovct_disabled")[0]["changed"] is True
+    w.clock.t += 6
+    w.run()
+    w.ack_barriers()
+    assert w.hv.placement() == {"vm1": "pm1", "vm2": "pm2"}
+    assert len(w.hv.jobs) == 1
+    # a new session while off is recorded and stays
+    w.syn(client="tcl2", vm_ip=VM2, sport=40003)
+    assert w.event("ovct_decision")[-1]["reason"] == "OVCT disabled"
+    # asking for the state it is already in is answered, and changes nothing
+    w.engine.set_enabled(False, "again")
+    assert w.event("ovct_disabled")[-1]["changed"] is False

@@ -49,6 +49,11 @@ def test_multisite_scenario():
     ({"name": "x", "ovct": {"update_mode": "slow"}}, "ovct.update_mode"),
     ({"name": "x", "probes": [{"src": "tcl1", "dst": "nowhere"}]}, "probes.0.dst"),
     ({"sessions": []}, "name: Field required"),
+    ({"name": "x", "ovct_on_at_s": 30, "sessions": [{"client": "tcl1", "vm": "vm1"}],
+      "ovct": {"enabled": False}}, "ovct_on_at_s: set, but ovct.enabled is false"),
+    ({"name": "x", "ovct_on_at_s": 60, "sessions": [{"client": "tcl1", "vm": "vm1"}]},
+     "ovct_on_at_s: 60 s is not before the last session ends (60 s)"),
+    ({"name": "x", "ovct_on_at_s": -1}, "ovct_on_at_s"),
 ])
 def test_bad_scenarios_name_the_field(data, needle):
     with pytest.raises(ConfigError) as exc:
