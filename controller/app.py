@@ -91,20 +91,24 @@ class OvctApp(app_manager.OSKenApp):
 
     def _ovct_loop(self):
         while True:
-            try:
-                ev = self._ovct_q.get(timeout=0.05)
-            except queue.Empty:
-                ev = None
-            try:
-                while SWITCH_REQUESTS:
-                    on = SWITCH_REQUESTS.pop(0)
-                    self.ovct.set_enabled(on, "SIGUSR1" if on else "SIGUSR2")
-                if ev is not None:
-                    self.ovct.handle(ev)
-                self.ovct.poll()
-            except Exception as exc:   # keep routing whatever OVCT does
-                LOG.exception("OVCT error")
-                self._event("ovct_error", {"error": repr(exc)})
+            self._ovct_step(0.05)
+
+    def _ovct_step(self, timeout: float) -> None:
+        """One turn of the OVCT worker: on/off requests, one event, timers."""
+        try:
+            ev = self._ovct_q.get(timeout=timeout)
+        except queue.Empty:
+            ev = None
+        try:
+            while SWITCH_REQUESTS:
+                on = SWITCH_REQUESTS.pop(0)
+                self.ovct.set_enabled(on, "SIGUSR1" if on else "SIGUSR2")
+            if ev is not None:
+                self.ovct.handle(ev)
+            self.ovct.poll()
+        except Exception as exc:   # keep routing whatever OVCT does
+            LOG.exception("OVCT error")
+            self._event("ovct_error", {"error": repr(exc)})
 
     # -- plumbing -------------------------------------------------------------
     def _event(self, kind: str, payload: dict) -> None:

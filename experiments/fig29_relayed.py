@@ -6,8 +6,9 @@
 
 Uses the same trials as fig27 (running any that are missing).  From the
 controller's flow statistics: cumulative packets/bytes relayed by all
-switches over the measured window, per class (vnc, migration, other), before
-and after.  Then a PROJECTION (a model, labelled as such everywhere): the
+switches over each window, per class (vnc, migration, other), before (from
+the sessions' start) and after (from the moment OVCT was switched on, so the
+migration streams are inside it).  Then a PROJECTION (a model, labelled as such everywhere): the
 steady rates after the migrations, and the one-off cost on top of them
 (mostly the migration streams), extended to the report's 10 hours, with the
 break-even time and the reduction at 10 h.  Writes relayed.csv (one row per
@@ -58,7 +59,8 @@ def plot(rel, tot, projdf, out: str) -> None:
         mig = A.total_series(rel, classes=("migration",))
         for trial, g in mig[mig.trial.str.startswith("after")].groupby("trial"):
             ax.plot(g.t_s, g[unit], ":", label=f"{trial}: migration streams")
-        ax.set_xlabel("seconds since the VNC sessions started")
+        ax.set_xlabel("seconds since the window began (before: sessions start; "
+                      "after: OVCT on)", fontsize=8)
         ax.set_ylabel(f"{unit} relayed by all switches (cumulative)")
         ax.legend(fontsize=7)
     fig.suptitle("Measured: traffic relayed by all switches, before vs after OVCT")

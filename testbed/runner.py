@@ -2,8 +2,9 @@
 
 Brings the scenario's network up with its VMs and the OVCT policy, starts
 each thin-client session at its time in its client's namespace, runs the
-ping probes, waits until every session has ended and no migration is in
-flight, tears everything down, and leaves in ``<dir>``:
+ping probes, switches OVCT on at ``ovct_on_at_s`` if the scenario says so,
+waits until every session has ended and no migration is in flight, tears
+everything down, and leaves in ``<dir>``:
 
 * ``events.jsonl`` (every OVCT phase and routing event), ``stats.jsonl``
   (per-switch, per-class relayed packets/bytes over time), ``state.json``,

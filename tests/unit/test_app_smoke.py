@@ -104,3 +104,23 @@ def test_handlers_smoke(app, tmp_path):
     stats = [json.loads(ln) for ln in open(os.path.join(tmp_path, "stats.jsonl"))]
     assert stats[0]["type"] == "flow_stats" and stats[0]["by_class"]["vnc"] == [7, 700]
     assert stats[1]["type"] == "port_stats" and stats[1]["ports"]["1"] == [5, 6, 500, 600]
+
+
+def test_signal_requests_reach_the_engine_in_order(app, monkeypatch):
+    calls = []
+    app.ovct = SimpleNamespace(set_enabled=lambda on, why: calls.append((on, why)),
+                               handle=calls.append, poll=lambda: None)
+    monkeypatch.setattr(appmod, "SWITCH_REQUESTS", [True, False])
+    app._ovct_step(0)
+    assert calls == [(True, "SIGUSR1"), (False, "SIGUSR2")] and appmod.SWITCH_REQUESTS == []
+
+
+def test_an_engine_error_is_logged_and_the_worker_goes_on(app, tmp_path):
+    def boom(ev):
+        raise RuntimeError("boom")
+    app.ovct = SimpleNamespace(set_enabled=None, handle=boom, poll=lambda: None)
+    app._ovct_q.put("ev")
+    app._ovct_step(0)
+    errors = [json.loads(line) for line in open(tmp_path / "events.jsonl")
+              if '"ovct_error"' in line]
+    assert errors and "boom" in errors[0]["error"]
