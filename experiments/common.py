@@ -14,10 +14,20 @@ VENV = os.path.join(ROOT, ".venv")
 RESULTS = os.path.join(ROOT, "results")
 
 
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def ensure_venv(script: str) -> None:
     """``sudo python experiments/x.py`` with any Python: run the set-up step
-    and re-execute the script with the project's venv interpreter."""
+    and re-execute the script with the project's venv interpreter.  In the
+    venv, SIGTERM and SIGHUP (and SIGINT, which a shell ignores in
+    background jobs) interrupt the run like Ctrl-C, so the testbed stops
+    what it started."""
     if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
+        import signal
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(sig, _interrupt)
         return
     if os.geteuid() != 0:
         sys.exit(f"{os.path.basename(script)} needs root (network namespaces, "
@@ -79,10 +89,11 @@ def write_json(path: str, data: dict) -> None:
 
 CONDITIONS = ("before", "after")       # OVCT off (routing only) / switched on
 PAIRS = [("tcl1", "vm1"), ("tcl1", "vm2"), ("tcl2", "vm1"), ("tcl2", "vm2")]
-# pings: per pair and condition, all four pairs at once (the report sent 20;
-# single RTTs to TCG guests vary by tenths of a ms, so we send more)
-QUICK = {"runs": 1, "window": 60.0, "pings": 100, "ping_interval": 0.1, "fig31_runs": 1}
-FULL = {"runs": 3, "window": 180.0, "pings": 100, "ping_interval": 0.2, "fig31_runs": 5}
+# pings: per pair and condition, all four pairs at once, every 50 ms (the
+# report sent 20; single RTTs to TCG guests vary by tenths of a ms, so we
+# send more)
+QUICK = {"runs": 1, "window": 60.0, "pings": 200, "ping_interval": 0.05, "fig31_runs": 1}
+FULL = {"runs": 3, "window": 180.0, "pings": 200, "ping_interval": 0.05, "fig31_runs": 5}
 
 
 def add_args(p, figure: bool = True) -> None:
@@ -169,9 +180,9 @@ def ensure_paper_trials(out: str, prof: dict, mode: str = "fast", log=print) -> 
     """Run the trials not yet in ``out``; return all trial dirs.  One trial
     is one emulation with both conditions, so they share the machine's
     state: a window with OVCT off ("before"), then OVCT switched on for a
-    window ("after", migrations included).  The RTT matrix is measured once
-    each condition is steady (in "after": once the migrations are over);
-    relayed traffic is recorded throughout."""
+    window ("after", migrations included).  The RTT matrix is measured at
+    the end of "before" and once "after" is steady (the migrations over), so
+    the two are close in time; relayed traffic is recorded throughout."""
     from testbed.runner import run_scenario
     scn = paper_eval_scenario(prof["window"])
     todo = list(range(1, prof["runs"] + 1))
@@ -186,7 +197,8 @@ def ensure_paper_trials(out: str, prof: dict, mode: str = "fast", log=print) -> 
         summary = run_scenario(
             scn, path, mode=mode,
             on_steady=lambda tb, _phase: ping_matrix(tb, prof["pings"], prof["ping_interval"]),
-            steady_after_s=5.0, log=lambda m: log("    " + m))
+            steady_after_s=5.0, measure_s=prof["pings"] * prof["ping_interval"],
+            log=lambda m: log("    " + m))
         lacking = [c for c in CONDITIONS if c not in summary["steady"]]
         if lacking:
             raise RuntimeError(f"trial-{n}: {', '.join(lacking)} never became steady")

@@ -7,9 +7,10 @@
 Trials (shared with fig29): the paper scenario with tcl1 using vm1 and tcl2
 using vm2 (real VNC sessions), in one emulation per trial: first a window
 with OVCT off (routing only, "before"), then OVCT is switched on and moves
-both VMs to pm1 next to the clients ("after").  Once each condition is
-steady (after the migrations, in "after"), pings from each thin client to
-each VM, all four pairs at once (--pings, default 100; the report sent 20).
+both VMs to pm1 next to the clients ("after").  At the end of "before" and
+once "after" is steady (the migrations over), pings every 50 ms from each
+thin client to each VM, all four pairs at once (--pings, default 200; the
+report sent 20).
 Writes ping.csv (one row per echo reply), rtt_table.csv (the report's
 Fig. 28 layout: median with 95 % bootstrap interval and mean, per pair and
 overall) and fig27_rtt.png/svg.

@@ -74,14 +74,17 @@ def migrations_from_events(events: list[dict]) -> list[dict]:
 
 def run_scenario(scn: Scenario, out: str, mode: str | None = None, log=print,
                  accel: str | None = None, ovct_enabled: bool | None = None,
-                 on_steady=None, steady_after_s: float = 0.0) -> dict:
+                 on_steady=None, steady_after_s: float = 0.0, measure_s: float = 0.0) -> dict:
     """``on_steady(tb, phase)``, if given, is called once per phase while the
     sessions run, when the phase is steady: every session has started, no
     migration is in flight or waiting, and ``steady_after_s`` seconds have
     passed since the phase began (the first session's start, the last
     migration's end).  Phases: "before" and "after" when the scenario
-    switches OVCT on at ``ovct_on_at_s``, else just "steady".  What it
-    returns is stored under ``summary["steady"][phase]``."""
+    switches OVCT on at ``ovct_on_at_s``, else just "steady".  "before" is
+    measured as late as it can be, ending about 2 s before the switch
+    (``measure_s``: how long ``on_steady`` takes), so both conditions are
+    measured close together.  What it returns is stored under
+    ``summary["steady"][phase]``."""
     policy = scn.ovct.model_dump(mode="json")
     if mode:
         policy["update_mode"] = mode
@@ -141,7 +144,10 @@ def run_scenario(scn: Scenario, out: str, mode: str | None = None, log=print,
                 elif (on_steady is not None and phase not in summary["steady"] and not pending
                         and not _in_flight(out)):
                     phase_from = max(phase_from, _last_migration_end(out, t0))
-                    if now >= phase_from + steady_after_s:
+                    ready = phase_from + steady_after_s
+                    if phase == "before":
+                        ready = max(ready, switch_at - measure_s - 2.0)
+                    if now >= ready:
                         log(f"  t={now:5.1f} s  {phase} steady: measuring")
                         summary["steady"][phase] = on_steady(tb, phase)
                         summary["steady_at_s"][phase] = now
