@@ -101,8 +101,9 @@ def summary_md(out: str, meta: dict) -> str:
         "", "## Why the numbers differ from the report", "",
         "- **Before and after in one emulation.** Each trial runs with OVCT off, then "
         "switches it on (SIGUSR1 to the controller) and measures again, as the report "
-        "measured one running system. Between separate emulations the base RTT shifts by "
-        "0.1-0.2 ms -- as much as the effect of two switch hops here.",
+        "measured one running system. Two switch hops cost only 0.05-0.16 ms here, and the "
+        "guests' reply time shifts by as much between emulations and drifts within one, "
+        "so single trials can miss the effect; compare medians over repeated trials.",
         "- **RTT means vs medians.** With two VNC sessions and TCG guests on 2 cores, a "
         "few slow replies (guest CPU, not the network) pull means around; the median is "
         "the robust figure here, the report gave means.",
