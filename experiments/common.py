@@ -157,11 +157,26 @@ def save_figure(fig, out: str, name: str) -> list[str]:
     return paths
 
 
-def paper_trials(args, out: str) -> list[str]:
-    """The before/after trial folders for a figure script's options,
-    running the missing ones (in the project's venv)."""
-    ensure_venv(sys.argv[0])
-    return ensure_paper_trials(out, profile(args), mode=args.modes[0])
+def paper_figure_main(argv, doc: str, name: str, tables, analyse, report) -> int:
+    """What fig27 and fig29 share: options, the before/after trials (the
+    missing ones run, in the project's venv) turned into ``tables``
+    ({csv name: rows(trial dirs) -> DataFrame}), then ``analyse(out)``,
+    whose result is printed with ``report`` and kept in ``<name>.json``.
+    With --plot-only, only the analysis runs, on the CSVs already there."""
+    import argparse
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    add_args(p)
+    args = p.parse_args(argv)
+    out = new_run_dir(args.out)
+    if not args.plot_only:
+        ensure_venv(sys.argv[0])
+        dirs = ensure_paper_trials(out, profile(args), mode=args.modes[0])
+        for csv_name, rows in tables.items():
+            rows(dirs).to_csv(os.path.join(out, csv_name), index=False)
+    res = analyse(out)
+    print(report(res))
+    write_json(os.path.join(out, f"{name}.json"), res)
+    return 0
 
 
 def trial_dir(out: str, n: int) -> str:

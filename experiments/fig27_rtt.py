@@ -17,7 +17,6 @@ overall) and fig27_rtt.png/svg.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -69,22 +68,18 @@ def plot(table, out: str) -> None:
     common.save_figure(fig, out, "fig27_rtt")
 
 
+def report(res: dict) -> str:
+    return (f"RTT median before {res['rtt_before_median_ms']:.3f} ms, after "
+            f"{res['rtt_after_median_ms']:.3f} ms ({res['rtt_change_median_pct']:+.0f} %); mean "
+            f"{res['rtt_before_mean_ms']:.3f} -> {res['rtt_after_mean_ms']:.3f} ms "
+            f"({res['rtt_change_mean_pct']:+.0f} %; report {REPORT_MEAN_MS['before']} -> "
+            f"{REPORT_MEAN_MS['after']} ms, -55 %)")
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_args(p)
-    args = p.parse_args(argv)
-    out = common.new_run_dir(args.out)
-    if not args.plot_only:
-        from experiments import analysis as A
-        dirs = common.paper_trials(args, out)
-        A.ping_rows(dirs).to_csv(os.path.join(out, "ping.csv"), index=False)
-    res = analyse(out)
-    print(f"RTT median before {res['rtt_before_median_ms']:.3f} ms, after "
-          f"{res['rtt_after_median_ms']:.3f} ms ({res['rtt_change_median_pct']:+.0f} %); mean {res['rtt_before_mean_ms']:.3f} -> "
-          f"{res['rtt_after_mean_ms']:.3f} ms ({res['rtt_change_mean_pct']:+.0f} %; report "
-          f"{REPORT_MEAN_MS['before']} -> {REPORT_MEAN_MS['after']} ms, -55 %)")
-    common.write_json(os.path.join(out, "fig27.json"), res)
-    return 0
+    from experiments import analysis as A
+    return common.paper_figure_main(argv, __doc__, "fig27", {"ping.csv": A.ping_rows},
+                                    analyse, report)
 
 
 if __name__ == "__main__":

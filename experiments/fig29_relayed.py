@@ -17,7 +17,6 @@ fig30_projection (.png/.svg).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -89,23 +88,18 @@ def plot(rel, tot, projdf, out: str) -> None:
     common.save_figure(fig, out, "fig30_projection")
 
 
+def report(res: dict) -> str:
+    return (f"relayed packets/s per VNC session: before {res['rate_per_session_before_pkt_s']:.0f}, "
+            f"after {res['rate_per_session_after_pkt_s']:.0f}; one-off {res['one_off_pkt']:.0f} "
+            f"packets; PROJECTED break-even {res['projected_breakeven_h'] * 60:.1f} min, "
+            f"reduction at 10 h {res['projected_reduction_10h_pct']:.0f} % (report: 8.5 h, -32 %)")
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    common.add_args(p)
-    args = p.parse_args(argv)
-    out = common.new_run_dir(args.out)
-    if not args.plot_only:
-        from experiments import analysis as A
-        dirs = common.paper_trials(args, out)
-        A.relayed_rows(dirs).to_csv(os.path.join(out, "relayed.csv"), index=False)
-        A.migration_rows(dirs).to_csv(os.path.join(out, "migrations.csv"), index=False)
-    res = analyse(out)
-    print(f"relayed packets/s per VNC session: before {res['rate_per_session_before_pkt_s']:.0f}, "
-          f"after {res['rate_per_session_after_pkt_s']:.0f}; one-off {res['one_off_pkt']:.0f} "
-          f"packets; PROJECTED break-even {res['projected_breakeven_h'] * 60:.1f} min, "
-          f"reduction at 10 h {res['projected_reduction_10h_pct']:.0f} % (report: 8.5 h, -32 %)")
-    common.write_json(os.path.join(out, "fig29.json"), res)
-    return 0
+    from experiments import analysis as A
+    return common.paper_figure_main(
+        argv, __doc__, "fig29",
+        {"relayed.csv": A.relayed_rows, "migrations.csv": A.migration_rows}, analyse, report)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,13 @@ class World:
             self.queue.append(("barrier", m.tag, m.dpid, self.clock()))
         self.run()
 
+    def land(self):
+        """The migration in flight completes (the fake takes 6 s) and every
+        switch answers its barrier."""
+        self.clock.t += 6
+        self.run()
+        self.ack_barriers()
+
 
 def test_far_vm_migrates_fast_mode_make_before_break():
     w = World("fast")
@@ -210,9 +217,7 @@ def test_retransmitted_syn_is_one_session():
 def test_hold_time_respected():
     w = World("fast", hold_time_s=60)
     w.syn()
-    w.clock.t += 6
-    w.run()
-    w.ack_barriers()
+    w.land()
     assert w.hv.locate("vm1") == "pm1"
     # pm2 (on s3) now opens a session: vm1 would be closer on pm2, but it just moved
     pm2 = w.h.topo.host("pm2")
@@ -306,15 +311,11 @@ def test_migrations_beyond_the_limit_wait_their_turn():
     d = w.event("ovct_decision")
     assert [x["decision"] for x in d] == ["migrate", "wait"] and "limit 1" in d[1]["reason"]
     assert len(w.hv.jobs) == 1
-    w.clock.t += 6                 # vm1 lands; its flows switch on completion
-    w.run()
-    w.ack_barriers()
+    w.land()                       # vm1 lands; its flows switch on completion
     d = w.event("ovct_decision")
     assert d[-1]["decision"] == "migrate" and d[-1]["vm"] == "vm2"
     assert len(w.hv.jobs) == 2
-    w.clock.t += 6
-    w.run()
-    w.ack_barriers()
+    w.land()
     assert w.hv.placement() == {"vm1": "pm1", "vm2": "pm1"}
 
 
@@ -323,9 +324,7 @@ def test_waiting_session_that_ended_is_dropped():
     w.syn(client="tcl1", vm_ip=VM1, sport=40000)
     w.syn(client="tcl2", vm_ip=VM2, sport=40001)
     w.syn(client="tcl2", vm_ip=VM2, sport=40001, flags=F.TCP_FIN | F.TCP_ACK)
-    w.clock.t += 6
-    w.run()
-    w.ack_barriers()
+    w.land()
     assert len(w.hv.jobs) == 1 and w.hv.locate("vm2") == "pm2"
 
 
@@ -349,9 +348,7 @@ def test_switched_on_at_run_time_decides_the_sessions_already_running():
     # measured from the switch, not from the session's start 30 s earlier
     assert d[0]["detect_to_decision_s"] == 0
     for _ in range(2):
-        w.clock.t += 6
-        w.run()
-        w.ack_barriers()
+        w.land()
     assert w.hv.placement() == {"vm1": "pm1", "vm2": "pm1"}
 
 
@@ -361,9 +358,7 @@ def test_switched_off_lets_the_migration_finish_and_drops_waiting_ones():
     w.syn(client="tcl2", vm_ip=VM2, sport=40001)
     w.engine.set_enabled(False, "test")
     assert w.event("ovct_disabled")[0]["changed"] is True
-    w.clock.t += 6
-    w.run()
-    w.ack_barriers()
+    w.land()
     assert w.hv.placement() == {"vm1": "pm1", "vm2": "pm2"}
     assert len(w.hv.jobs) == 1
     # a new session while off is recorded and stays
