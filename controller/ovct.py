@@ -152,9 +152,7 @@ class Ovct:
         decided = 0
         changed = on != self.enabled
         self.enabled = on
-        if not changed:
-            pass
-        elif on:
+        if changed and on:
             self._enabled_at = now
             inventory = self.vms_by_ip(max_age=0)
             for s in sorted(self.sessions.values(), key=lambda s: s.id):
@@ -162,7 +160,7 @@ class Ovct:
                 if where is not None and s.vm not in self.moves:
                     self.decide(s, where[1], where[2])
                     decided += 1
-        else:
+        elif changed:
             self.waiting.clear()
         # logged after the decisions, so whoever sees it also sees them
         self.events("ovct_enabled" if on else "ovct_disabled",
@@ -186,9 +184,6 @@ class Ovct:
         elif isinstance(ev, tuple) and ev and ev[0] == "session_idle":
             _, key, t = ev
             self.session_end(key, "idle", t)
-        elif isinstance(ev, tuple) and ev and ev[0] == "set_enabled":
-            _, on, why = ev
-            self.set_enabled(on, why)
 
     # -- phase 1 ------------------------------------------------------------------
     def session_start(self, c: VncConnection) -> None:

@@ -18,29 +18,29 @@ FORWARDING = ("other", "vnc", "migration")
 HOURS_10 = 10 * 3600.0
 
 
-def _phases(d: str) -> list[tuple[str, str, float, float, bool]]:
-    """The trials in one raw trial folder: (trial, condition, start, end,
-    starts mid-run) with times on the monotonic clock.  A paired folder (OVCT switched on during
-    the run) holds "before-<n>" from the first session's start to the switch
-    and "after-<n>" from the switch on; any other holds one trial named after
-    its condition."""
+def _trial(d: str) -> tuple[dict, list[tuple[str, str, float, float, bool]]]:
+    """A raw trial folder's summary.json and the trials it holds: (trial,
+    condition, start, end, starts mid-run), times on the monotonic clock.
+    A paired folder (OVCT switched on during the run) holds "before-<n>"
+    from the first session's start to the switch and "after-<n>" from the
+    switch on; any other holds one trial named after its condition."""
     meta = json.load(open(os.path.join(d, "trial.json")))
     summary = json.load(open(os.path.join(d, "summary.json")))
     t0 = _session_start_mono(d)
     switch = summary.get("ovct_switched_on_mono")
     n = meta["trial"]
     if switch is None:
-        return [(f"{meta['condition']}-{n}", meta["condition"], t0, float("inf"), False)]
-    return [(f"before-{n}", "before", t0, switch, False),
-            (f"after-{n}", "after", switch, float("inf"), True)]
+        return summary, [(f"{meta['condition']}-{n}", meta["condition"], t0, float("inf"), False)]
+    return summary, [(f"before-{n}", "before", t0, switch, False),
+                     (f"after-{n}", "after", switch, float("inf"), True)]
 
 
 def ping_rows(trial_dirs: list[str]) -> pd.DataFrame:
     rows = []
     for d in trial_dirs:
-        steady = json.load(open(os.path.join(d, "summary.json")))["steady"]
-        for trial, cond, *_ in _phases(d):
-            for pair, res in steady[cond].items():
+        summary, trials = _trial(d)
+        for trial, cond, *_ in trials:
+            for pair, res in summary["steady"][cond].items():
                 src, dst = pair.split("->")
                 for seq, rtt in enumerate(res["rtts_ms"], 1):
                     rows.append((trial, cond, src, dst, seq, rtt))
@@ -69,7 +69,7 @@ def relayed_rows(trial_dirs: list[str]) -> pd.DataFrame:
     for d in trial_dirs:
         polls = [r for r in read_jsonl(os.path.join(d, "stats.jsonl"))
                  if r.get("type") == "flow_stats"]
-        for trial, cond, t0, t1, mid_run in _phases(d):
+        for trial, cond, t0, t1, mid_run in _trial(d)[1]:
             base: dict[tuple[int, str], tuple[int, int]] = {}
             if mid_run:                             # counters re-based at the switch
                 for r in polls:
@@ -93,9 +93,9 @@ def migration_rows(trial_dirs: list[str]) -> pd.DataFrame:
     trial's start."""
     rows = []
     for d in trial_dirs:
-        migs = json.load(open(os.path.join(d, "summary.json")))["migrations"]
-        for trial, cond, t0, t1, _ in _phases(d):
-            for m in migs:
+        summary, trials = _trial(d)
+        for trial, cond, t0, t1, _ in trials:
+            for m in summary["migrations"]:
                 if not t0 <= m.get("migration_started", t0) < t1:
                     continue
                 rows.append((trial, cond, m.get("vm"), m.get("src"), m.get("dst"),

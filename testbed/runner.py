@@ -141,19 +141,20 @@ def run_scenario(scn: Scenario, out: str, mode: str | None = None, log=print,
                     phase, phase_from = "after", now
                     if on_steady is not None and "before" not in summary["steady"]:
                         log("  warning: the 'before' phase never became steady")
-                elif (on_steady is not None and phase not in summary["steady"] and not pending
-                        and not _in_flight(out)):
-                    phase_from = max(phase_from, _last_migration_end(out, t0))
+                elif on_steady is not None and phase not in summary["steady"] and not pending:
+                    busy, last_end = _migrations(out)
+                    if last_end is not None:              # settle after the last one
+                        phase_from = max(phase_from, last_end - t0)
                     ready = phase_from + steady_after_s
                     if phase == "before":
                         ready = max(ready, switch_at - measure_s - 2.0)
-                    if now >= ready:
+                    if not busy and now >= ready:
                         log(f"  t={now:5.1f} s  {phase} steady: measuring")
                         summary["steady"][phase] = on_steady(tb, phase)
                         summary["steady_at_s"][phase] = now
                 time.sleep(0.2)   # a scheduler tick, not a wait for state
             # let a migration that is still in flight finish
-            wait_until(lambda: not _in_flight(out), scn.ovct.migration_timeout_s,
+            wait_until(lambda: not _migrations(out)[0], scn.ovct.migration_timeout_s,
                        "migrations in flight to finish", interval=0.5)
         finally:
             for *_, proc in running:
@@ -187,28 +188,23 @@ def run_scenario(scn: Scenario, out: str, mode: str | None = None, log=print,
     return summary
 
 
-def _last_migration_end(run_dir: str, t0: float) -> float:
-    """Seconds since ``t0`` (monotonic) when the last migration ended, or 0."""
-    ends = [e["mono"] for e in read_jsonl(os.path.join(run_dir, "events.jsonl"))
-            if e["type"] in ("ovct_migration_done", "ovct_migration_failed")]
-    return max(ends) - t0 if ends else 0.0
-
-
-def _in_flight(run_dir: str) -> bool:
-    """A migration has started and not ended, or a decision is waiting for
-    a free migration slot."""
+def _migrations(run_dir: str) -> tuple[bool, float | None]:
+    """(whether a migration has started and not ended or a decision waits
+    for a free migration slot, when the last migration ended (monotonic))."""
     started, ended, waiting = set(), set(), set()
+    last_end = None
     for e in read_jsonl(os.path.join(run_dir, "events.jsonl")):
         if e["type"] == "ovct_migration_start":
             started.add(e["session"])
             waiting.discard(e["vm"])
         elif e["type"] in ("ovct_migration_done", "ovct_migration_failed"):
             ended.add(e["session"])
+            last_end = e["mono"] if last_end is None else max(last_end, e["mono"])
         elif e["type"] == "ovct_decision" and e["decision"] == "wait":
             waiting.add(e["vm"])
         elif e["type"] == "ovct_decision" and e["vm"] in waiting:
             waiting.discard(e["vm"])       # decided again: stay
-    return bool(started - ended) or bool(waiting)
+    return bool(started - ended) or bool(waiting), last_end
 
 
 def _relayed_by_class(totals: dict) -> dict:

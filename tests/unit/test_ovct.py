@@ -337,8 +337,7 @@ def test_switched_on_at_run_time_decides_the_sessions_already_running():
     assert [d["decision"] for d in w.event("ovct_decision")] == ["stay"] * 3
     assert w.hv.jobs == []
     w.clock.t += 30
-    w.queue.append(("set_enabled", True, "test"))
-    w.run()
+    w.engine.set_enabled(True, "test")
     on = w.event("ovct_enabled")[0]
     assert (on["changed"], on["running_sessions"], on["decided_sessions"]) == (True, 2, 2)
     # the decisions come before the event that announces them
