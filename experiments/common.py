@@ -103,7 +103,8 @@ FULL = {"runs": 3, "window": 180.0, "pings": 200, "ping_interval": 0.05, "fig31_
 def add_args(p, figure: bool = True) -> None:
     """Options every figure script shares."""
     p.add_argument("--out", help="results folder (default results/run-<time>)")
-    p.add_argument("--runs", type=int, help="repetitions per condition")
+    p.add_argument("--runs", type=int,
+                   help="trials (each: OVCT off, then on; Fig. 31: per update mode)")
     p.add_argument("--window", type=float,
                    help="seconds of thin-client traffic measured per condition")
     p.add_argument("--pings", type=int,

@@ -509,9 +509,7 @@ class Testbed:
 
     def ping(self, src: str, dst: str, count: int = 10, interval: float = 0.2,
              wait: float = 1.0) -> pingmod.PingResult:
-        dst_ip = self.ip(dst)
-        out, err, _rc = self.host(src).pexec(pingmod.command(dst_ip, count, interval, wait))
-        return pingmod.parse(out + err, src=src, dst=dst)
+        return self.ping_pairs([(src, dst)], count, interval, wait)[(src, dst)]
 
     def ping_pairs(self, pairs, count: int = 10, interval: float = 0.2,
                    wait: float = 1.0) -> dict[tuple[str, str], pingmod.PingResult]:
