@@ -15,6 +15,10 @@ import os
 import signal
 import sys
 
+from controller import config as cfgmod
+from controller.rundir import default_run
+from controller.settings import Settings
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m controller",
@@ -22,8 +26,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1",
                    help="OpenFlow listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=6653, help="OpenFlow TCP port")
-    p.add_argument("--run-dir", default=".",
-                   help="where events.jsonl, stats.jsonl, state.json go")
+    p.add_argument("--run-dir",
+                   help="where events.jsonl, stats.jsonl, state.json go "
+                        "(default runs/controller-<time>)")
     p.add_argument("--stats-interval", type=float, default=5.0,
                    help="seconds between flow/port statistics polls")
     p.add_argument("--config", help="policy and inventory file (YAML); see controller/config.py")
@@ -42,7 +47,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     # validate the configuration before anything starts
-    from controller import config as cfgmod
     try:
         conf = cfgmod.load(args.config) if args.config else cfgmod.ControllerConfig()
     except cfgmod.ConfigError as exc:
@@ -52,19 +56,21 @@ def main(argv=None) -> int:
         print(f"{args.config}: OK ({len(conf.hypervisors)} hypervisors, "
               f"update mode {conf.ovct.update_mode})")
         return 0
+    args.run_dir = args.run_dir or default_run("controller")
     os.makedirs(args.run_dir, exist_ok=True)
     logging.basicConfig(
         filename=args.log_file, level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    # Importing these registers their options with os-ken's CONF.
+    # os-ken is imported only once the configuration is valid (so
+    # --check-config and a bad file need none of it); importing these
+    # registers their options with os-ken's CONF.
     from os_ken import cfg
     from os_ken.base.app_manager import AppManager
     import os_ken.controller.controller  # noqa: F401
     import os_ken.topology.switches  # noqa: F401
 
     from controller import app
-    from controller.settings import Settings
 
     cfg.CONF(args=["--ofp-listen-host", args.host,
                    "--ofp-tcp-listen-port", str(args.port),

@@ -19,10 +19,13 @@ from os_ken.ofproto import ofproto_v1_3
 from os_ken.topology import event as topo_event
 
 from controller import classes as C
+from controller import events as E
 from controller import flows as F
 from controller import packets
-from controller.ovct import Ovct, RouterNetwork
-from controller.record import EventLog, write_json_atomic
+from controller.hypervisor import HostSpec, Hypervisor
+from controller.ovct import BarrierReply, HostSeen, Ovct, SessionIdle
+from controller.routernet import RouterNetwork
+from controller.rundir import RunDir
 from controller.routing import Router
 from controller.settings import Settings
 from controller.stats import FlowSample, StatsAccumulator
@@ -47,10 +50,11 @@ class OvctApp(app_manager.OSKenApp):
         super().__init__(*args, **kwargs)
         self.settings = SETTINGS or Settings()
         s = self.settings
-        os.makedirs(s.run_dir, exist_ok=True)
-        self.event_log = EventLog(os.path.join(s.run_dir, "events.jsonl"))
-        self.stats_log = EventLog(os.path.join(s.run_dir, "stats.jsonl"))
-        self.state_path = os.path.join(s.run_dir, "state.json")
+        self.clock = s.clock
+        run = RunDir(s.run_dir).ensure()
+        self.event_log = E.EventLog(run.events, clock=self.clock)
+        self.stats_log = E.EventLog(run.stats, clock=self.clock)
+        self.state_path = run.state
         self.router = Router(plan=F.ClassPlan.from_classes(s.config.classes()),
                              events=self._event)
         self.stats = StatsAccumulator()
@@ -65,15 +69,13 @@ class OvctApp(app_manager.OSKenApp):
         self._ovct_q: queue.Queue = queue.Queue()
         self.ovct = None
         if s.config.hypervisors:
-            from controller.hypervisor import HostSpec
-            from controller.libvirt_hv import LibvirtHypervisor
-            hv = LibvirtHypervisor([HostSpec(h.name, h.uri, h.address, h.memory_mib, h.cpus)
-                                    for h in s.config.hypervisors])
+            make = s.hypervisor_factory or _libvirt_hypervisor
+            hv = make([h.spec() for h in s.config.hypervisors])
             self.ovct = Ovct(s.config.ovct, hv, RouterNetwork(self.router, self._send, self._lock),
-                             self._event, time.monotonic)
+                             self._emit, self.clock)
             self.router.on_vnc = self._ovct_q.put
             self.router.on_host_seen = lambda ip, loc, t: self._ovct_q.put(
-                ("host_seen", ip, loc.dpid, loc.port, t))
+                HostSeen(ip, loc.dpid, loc.port, t))
 
     def start(self):
         # background loops start with the app, not on construction, so the
@@ -83,7 +85,7 @@ class OvctApp(app_manager.OSKenApp):
         self.threads.append(hub.spawn(self._state_loop))
         if self.ovct is not None:
             self.threads.append(hub.spawn(self._ovct_loop))
-        self._event("controller_start", {
+        self._event(E.CONTROLLER_START, {
             "pid": os.getpid(), "stats_interval": self.settings.stats_interval,
             "ovct": self.settings.config.ovct.model_dump(mode="json"),
             "hypervisors": [h.name for h in self.settings.config.hypervisors]})
@@ -108,11 +110,15 @@ class OvctApp(app_manager.OSKenApp):
             self.ovct.poll()
         except Exception as exc:   # keep routing whatever OVCT does
             LOG.exception("OVCT error")
-            self._event("ovct_error", {"error": repr(exc)})
+            self._emit(E.Error(error=repr(exc)))
 
     # -- plumbing -------------------------------------------------------------
     def _event(self, kind: str, payload: dict) -> None:
         self.event_log(kind, payload)
+        self._dirty.set()
+
+    def _emit(self, ev: E.Event) -> None:
+        self.event_log.emit(ev)
         self._dirty.set()
 
     def _send(self, msgs: list[F.Message]) -> None:
@@ -162,7 +168,7 @@ class OvctApp(app_manager.OSKenApp):
         dp = ev.switch.dp
         self.datapaths[dp.id] = dp
         ports = {p.port_no for p in ev.switch.ports}
-        self._call(self.router.switch_enter, dp.id, ports, time.monotonic())
+        self._call(self.router.switch_enter, dp.id, ports, self.clock())
 
     @set_ev_cls(topo_event.EventSwitchLeave)
     def _switch_leave(self, ev):
@@ -170,7 +176,7 @@ class OvctApp(app_manager.OSKenApp):
         self.datapaths.pop(dpid, None)
         with self._lock:
             self.stats.forget_switch(dpid)
-        self._call(self.router.switch_leave, dpid, time.monotonic())
+        self._call(self.router.switch_leave, dpid, self.clock())
 
     @set_ev_cls(topo_event.EventPortAdd)
     def _port_add(self, ev):
@@ -198,14 +204,14 @@ class OvctApp(app_manager.OSKenApp):
         if in_port is None:
             return
         self._call(self.router.packet_in, msg.datapath.id, in_port,
-                   packets.decode(msg.data), msg.data, time.monotonic(), msg.table_id)
+                   packets.decode(msg.data), msg.data, self.clock(), msg.table_id)
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev):
         dpid = ev.msg.datapath.id
         tag = self._barriers.pop((dpid, ev.msg.xid), None)
         if tag is not None:
-            self._ovct_q.put(("barrier", tag, dpid, time.monotonic()))
+            self._ovct_q.put(BarrierReply(tag, dpid, self.clock()))
 
     # -- statistics ---------------------------------------------------------------
     def _poll_loop(self):
@@ -237,19 +243,9 @@ class OvctApp(app_manager.OSKenApp):
                               f.packet_count, f.byte_count) for f in body]
         with self._lock:
             self.stats.update(dpid, samples)
-            totals = self.stats.totals()
+            by_class, by_dst = self.stats.switch_totals(dpid)
             poll = self.stats.polls[dpid]
-        by_class: dict[str, list[int]] = {}
-        by_dst: dict[str, dict[str, list[int]]] = {}
-        for (d, cls, dst), (pk, by) in totals.items():
-            if d != dpid:
-                continue
-            c = by_class.setdefault(cls, [0, 0])
-            c[0] += pk
-            c[1] += by
-            if dst != "-":
-                by_dst.setdefault(dst, {})[cls] = [pk, by]
-        self.stats_log("flow_stats", {"dpid": dpid, "poll": poll,
+        self.stats_log(E.FLOW_STATS, {"dpid": dpid, "poll": poll,
                                       "by_class": by_class, "by_dst": by_dst})
         self._dirty.set()
 
@@ -260,16 +256,16 @@ class OvctApp(app_manager.OSKenApp):
             return
         ports = {str(p.port_no): [p.rx_packets, p.tx_packets, p.rx_bytes, p.tx_bytes]
                  for p in body}
-        self.stats_log("port_stats", {"dpid": ev.msg.datapath.id, "ports": ports})
+        self.stats_log(E.PORT_STATS, {"dpid": ev.msg.datapath.id, "ports": ports})
 
     @set_ev_cls(ofp_event.EventOFPFlowRemoved, MAIN_DISPATCHER)
     def _flow_removed(self, ev):
         m = ev.msg
         if (C.parse_cookie(m.cookie).cls == C.SESSION
                 and m.reason == m.datapath.ofproto.OFPRR_IDLE_TIMEOUT):
-            key = (m.match.get("ipv4_src"), m.match.get("tcp_src"),
-                   m.match.get("ipv4_dst"), m.match.get("tcp_dst"))
-            self._ovct_q.put(("session_idle", key, time.monotonic()))
+            self._ovct_q.put(SessionIdle(m.match.get("ipv4_src"), m.match.get("tcp_src"),
+                                         m.match.get("ipv4_dst"), m.match.get("tcp_dst"),
+                                         self.clock()))
         with self._lock:
             self.stats.removed(m.datapath.id, FlowSample(
                 m.table_id, m.priority, str(m.match), m.cookie,
@@ -291,5 +287,12 @@ class OvctApp(app_manager.OSKenApp):
                                    in sorted(self.stats.totals().items())]
             state["time"] = time.time()
             state["pid"] = os.getpid()
-            write_json_atomic(self.state_path, state)
+            E.write_json_atomic(self.state_path, state)
             hub.sleep(0.1)
+
+
+def _libvirt_hypervisor(specs: list[HostSpec]) -> Hypervisor:
+    # imported here: libvirt-python is needed only with KVM hosts in the
+    # inventory (a routing-only controller runs without it)
+    from controller.libvirt_hv import LibvirtHypervisor
+    return LibvirtHypervisor(specs)

@@ -102,8 +102,21 @@ class TrafficClass:
         return out
 
 
-#: libvirt's defaults: QEMU migration ports 49152-49215, libvirtd TCP 16509
+#: the classes whose flows forward traffic (relayed-traffic statistics count
+#: these; control, detect and session flows only copy or trap packets)
+FORWARDING = (OTHER, VNC, MIGRATION)
+
+#: RFB (VNC) servers' ports, the policy's default ``vnc_ports``
+VNC_PORTS = ((5900, 5999),)
+#: libvirtd's TCP port (peer-to-peer migration control)
+LIBVIRTD_TCP_PORT = 16509
+#: the ports libvirt's QEMU driver gives migration streams (its defaults;
+#: testbed.libvirt_config writes them into each host's qemu.conf)
+MIGRATION_STREAM_PORTS = (49152, 49215)
+#: everything of class "migration": the streams and libvirtd's control
+MIGRATION_PORTS = (MIGRATION_STREAM_PORTS, (LIBVIRTD_TCP_PORT, LIBVIRTD_TCP_PORT))
+
 DEFAULT_CLASSES = (
-    TrafficClass(VNC, ((5900, 5999),)),
-    TrafficClass(MIGRATION, ((49152, 49215), (16509, 16509))),
+    TrafficClass(VNC, VNC_PORTS),
+    TrafficClass(MIGRATION, MIGRATION_PORTS),
 )

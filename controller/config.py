@@ -28,7 +28,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from controller.classes import MIGRATION, VNC, TrafficClass
+from controller.classes import MIGRATION, MIGRATION_PORTS, VNC, VNC_PORTS, TrafficClass
+from controller.hypervisor import HostSpec
+from controller.modes import FAST, UPDATE_MODES
 
 
 class ConfigError(ValueError):
@@ -41,8 +43,8 @@ class _Strict(BaseModel):
 
 class Policy(_Strict):
     enabled: bool = True
-    vnc_ports: tuple[tuple[int, int], ...] = ((5900, 5999),)
-    update_mode: Literal["fast", "paper"] = "fast"
+    vnc_ports: tuple[tuple[int, int], ...] = VNC_PORTS
+    update_mode: Literal[UPDATE_MODES] = FAST
     hold_time_s: float = Field(300.0, ge=0)
     memory_reserve_mib: int = Field(64, ge=0)
     min_idle_cpus: float = Field(0.25, ge=0)
@@ -82,9 +84,13 @@ class HypervisorEntry(_Strict):
     memory_mib: int = Field(2048, ge=64)
     cpus: int = Field(2, ge=1)
 
+    def spec(self) -> HostSpec:
+        return HostSpec(self.name, self.uri, self.address, self.memory_mib, self.cpus)
 
-#: libvirt's migration ports (testbed.libvirt_config writes them into qemu.conf)
-MIGRATION_PORTS = ((49152, 49215), (16509, 16509))
+    @classmethod
+    def of(cls, spec: HostSpec) -> "HypervisorEntry":
+        return cls(name=spec.name, uri=spec.uri, address=spec.address,
+                   memory_mib=spec.memory_mib, cpus=spec.cpus)
 
 
 class ControllerConfig(_Strict):

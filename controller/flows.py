@@ -197,11 +197,3 @@ def delete_destination(dpid: int, dst_ip: str, gen: int | None = None) -> FlowMo
         return FlowMod(dpid, DELETE, (), None, 0, C.dest_cookie(dst_ip), C.DEST_COOKIE_MASK)
     return FlowMod(dpid, DELETE, (), None, 0, C.dest_cookie(dst_ip, gen),
                    C.DEST_GEN_COOKIE_MASK)
-
-
-def count_by_command(msgs: Iterable[Message]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for m in msgs:
-        if isinstance(m, FlowMod):
-            out[m.command] = out.get(m.command, 0) + 1
-    return out

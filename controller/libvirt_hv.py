@@ -194,16 +194,3 @@ class LibvirtMigrationJob(MigrationJob):
             pass   # finished or failed meanwhile
         finally:
             conn.close()
-
-    def progress(self) -> dict:
-        """libvirt's live job statistics (empty when no job runs)."""
-        try:
-            conn = self.hv.open(self.src)
-        except HypervisorError:
-            return {}
-        try:
-            return conn.lookupByName(self.vm).jobStats()
-        except libvirt.libvirtError:
-            return {}
-        finally:
-            conn.close()

@@ -102,20 +102,6 @@ class NetView:
             out[child] = g.edges[child, parent]["ports"][child]
         return out
 
-    def path(self, src_dpid: int, dst_dpid: int) -> list[int]:
-        """Switches on the route the flows take from src to dst."""
-        ports = self.out_ports_to(dst_dpid, 0)
-        if src_dpid not in ports:
-            return []
-        g = self.graph()
-        hops = [src_dpid]
-        while hops[-1] != dst_dpid:
-            cur = hops[-1]
-            nxt = next(n for n in g.neighbors(cur)
-                       if g.edges[cur, n]["ports"][cur] == ports[cur])
-            hops.append(nxt)
-        return hops
-
     def hop_distance(self, a: int, b: int) -> int | None:
         try:
             return nx.shortest_path_length(self.graph(), a, b)

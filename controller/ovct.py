@@ -20,18 +20,24 @@ switched the moment the VM resumes at the destination (QEMU's RARP from the
 VM's MAC at the new port, or the migration's completion, whichever comes
 first), confirmed with barriers.
 
-The engine is driven by one thread (the shim's worker): events in through
-:meth:`handle`, time through :meth:`poll`; flows go out through ``net``.
+The engine is driven by one thread (the shim's worker): typed inputs in
+through :meth:`handle` (:class:`VncConnection`, :class:`HostSeen`,
+:class:`BarrierReply`, :class:`SessionIdle`), time through :meth:`poll`;
+flows go out through ``net`` (a :class:`Network`; the shim's is
+:class:`controller.routernet.RouterNetwork`) and typed events
+(:mod:`controller.events`) through ``emit``.  The policy is
+:class:`controller.config.Policy`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from controller import events as E
+from controller.config import Policy
+from controller.modes import FAST
 from controller.hypervisor import Hypervisor, HypervisorError, MigrationError, MigrationJob
 from controller.routing import VncConnection
-
-PAPER, FAST = "paper", "fast"
 
 
 class Network(Protocol):
@@ -50,17 +56,40 @@ class Network(Protocol):
     def session_monitor(self, conn: VncConnection, idle_s: int) -> None: ...
 
 
+# -- inputs (besides VncConnection, from the router) ---------------------------------
+
 @dataclass(frozen=True)
-class PolicyView:
-    """The policy fields the engine reads (controller.config.Policy fits)."""
-    enabled: bool = True
-    update_mode: str = FAST
-    hold_time_s: float = 300.0
-    memory_reserve_mib: int = 64
-    min_idle_cpus: float = 0.25
-    migration_timeout_s: float = 600.0
-    session_idle_s: int = 60
-    max_concurrent_migrations: int = 1
+class HostSeen:
+    """A host OVCT watches (a moving VM) showed up at ``(dpid, port)``."""
+    ip: str
+    dpid: int
+    port: int
+    time: float
+
+
+@dataclass(frozen=True)
+class BarrierReply:
+    """A switch answered a barrier sent with ``tag``."""
+    tag: str
+    dpid: int
+    time: float
+
+
+@dataclass(frozen=True)
+class SessionIdle:
+    """A session's monitor flow expired (no client packet for its idle time)."""
+    client_ip: str
+    client_port: int
+    vm_ip: str
+    vm_port: int
+    time: float
+
+    @property
+    def key(self) -> tuple[str, int, str, int]:
+        return (self.client_ip, self.client_port, self.vm_ip, self.vm_port)
+
+
+Input = VncConnection | HostSeen | BarrierReply | SessionIdle
 
 
 @dataclass
@@ -104,12 +133,12 @@ CAPACITY_REFRESH_S = 5.0
 
 
 class Ovct:
-    def __init__(self, policy, hv: Hypervisor, net: Network,
-                 events: Callable[[str, dict], None], clock: Callable[[], float]):
+    def __init__(self, policy: Policy, hv: Hypervisor, net: Network,
+                 emit: Callable[[E.Event], None], clock: Callable[[], float]):
         self.policy = policy
         self.hv = hv
         self.net = net
-        self.events = events
+        self.emit = emit
         self.clock = clock
         self.sessions: dict[tuple[str, int, str, int], Session] = {}
         self.moves: dict[str, Move] = {}          # vm -> move in flight
@@ -163,27 +192,26 @@ class Ovct:
         elif changed:
             self.waiting.clear()
         # logged after the decisions, so whoever sees it also sees them
-        self.events("ovct_enabled" if on else "ovct_disabled",
-                    {"why": why, "switched_mono": now, "changed": changed,
-                     "running_sessions": len(self.sessions), "decided_sessions": decided})
+        self.emit((E.Enabled if on else E.Disabled)(
+            why=why, switched_mono=now, changed=changed,
+            running_sessions=len(self.sessions), decided_sessions=decided))
 
     # -- events in ----------------------------------------------------------------
-    def handle(self, ev) -> None:
+    def handle(self, ev: Input) -> None:
         if isinstance(ev, VncConnection):
             if ev.kind == "start":
                 self.session_start(ev)
             else:
                 self.session_end((ev.client_ip, ev.client_port, ev.server_ip, ev.server_port),
                                  ev.kind, ev.time)
-        elif isinstance(ev, tuple) and ev and ev[0] == "host_seen":
-            _, ip, dpid, port, t = ev
-            self.vm_seen(ip, (dpid, port), t)
-        elif isinstance(ev, tuple) and ev and ev[0] == "barrier":
-            _, tag, dpid, t = ev
-            self.barrier_ack(tag, dpid, t)
-        elif isinstance(ev, tuple) and ev and ev[0] == "session_idle":
-            _, key, t = ev
-            self.session_end(key, "idle", t)
+        elif isinstance(ev, HostSeen):
+            self.vm_seen(ev.ip, (ev.dpid, ev.port), ev.time)
+        elif isinstance(ev, BarrierReply):
+            self.barrier_ack(ev.tag, ev.dpid, ev.time)
+        elif isinstance(ev, SessionIdle):
+            self.session_end(ev.key, "idle", ev.time)
+        else:
+            raise TypeError(f"not an OVCT input: {ev!r}")
 
     # -- phase 1 ------------------------------------------------------------------
     def session_start(self, c: VncConnection) -> None:
@@ -201,12 +229,11 @@ class Ovct:
         self.sessions[key] = s
         self.net.session_monitor(c, self.policy.session_idle_s)
         vm_loc = self.net.locate(c.server_ip)
-        self.events("ovct_detect", {
-            "phase": 1, "session": s.id, "vm": name, "vm_ip": c.server_ip, "vm_port": c.server_port,
-            "client_ip": c.client_ip, "client_port": c.client_port,
-            "client_switch": c.dpid, "client_switch_port": c.in_port,
-            "vm_switch": vm_loc[0] if vm_loc else None, "vm_host": host,
-            "detected_mono": c.time})
+        self.emit(E.Detect(
+            session=s.id, vm=name, vm_ip=c.server_ip, vm_port=c.server_port,
+            client_ip=c.client_ip, client_port=c.client_port,
+            client_switch=c.dpid, client_switch_port=c.in_port,
+            vm_switch=vm_loc[0] if vm_loc else None, vm_host=host, detected_mono=c.time))
         self.decide(s, host, memory)
 
     def session_end(self, key, reason: str, t: float) -> None:
@@ -214,21 +241,20 @@ class Ovct:
         if s is None:
             return
         s.ended = t
-        self.events("ovct_session_end", {"session": s.id, "vm": s.vm, "reason": reason,
-                                         "duration_s": round(t - s.started, 3)})
+        self.emit(E.SessionEnd(session=s.id, vm=s.vm, reason=reason,
+                               duration_s=round(t - s.started, 3)))
 
     # -- phase 2 ------------------------------------------------------------------
     def decide(self, s: Session, current: str, memory_mib: int) -> None:
         p = self.policy
         now = self.clock()
-        base = {"phase": 2, "session": s.id, "vm": s.vm, "from": current}
 
         def record(decision: str, reason: str, **extra) -> None:
             # from detection, or from switching OVCT on for a session it found running
             since = max(s.started, self._enabled_at)
-            self.events("ovct_decision", {**base, "decision": decision, "reason": reason,
-                                          "detect_to_decision_s": round(self.clock() - since, 6),
-                                          **extra})
+            self.emit(E.Decision(session=s.id, vm=s.vm, src=current, decision=decision,
+                                 reason=reason,
+                                 detect_to_decision_s=round(self.clock() - since, 6), **extra))
         if not self.enabled:
             return record("stay", "OVCT disabled")
         if s.vm in self.moves:
@@ -280,7 +306,7 @@ class Ovct:
             return record("stay", "no closer host has capacity", **extra)
         host, loc, hops = chosen
         record("migrate", f"{host} is {hops} hop(s) from the client, {current} is {cur_hops}",
-               to=host, **extra)
+               dst=host, **extra)
         self.migrate(s, current, host, loc)
 
     # -- phase 3 ------------------------------------------------------------------
@@ -290,8 +316,7 @@ class Ovct:
         try:
             job = self.hv.migrate(s.vm, dst, timeout=self.policy.migration_timeout_s)
         except MigrationError as exc:
-            self.events("ovct_migration_failed", {"phase": 3, "session": s.id, "vm": s.vm,
-                                                  "from": src, "to": dst, "reason": str(exc)})
+            self.emit(E.MigrationFailed(session=s.id, vm=s.vm, src=src, dst=dst, reason=str(exc)))
             return
         m = Move(s.id, s.vm, s.vm_ip, src, dst, dst_loc, mode, job, now,
                  tag=f"{s.vm}-{s.id}")
@@ -301,9 +326,8 @@ class Ovct:
         else:
             self.net.pin(s.vm_ip)
             staged = 0
-        self.events("ovct_migration_start", {"phase": 3, "session": s.id, "vm": s.vm,
-                                             "from": src, "to": dst, "mode": mode,
-                                             "staged_flow_mods": staged})
+        self.emit(E.MigrationStart(session=s.id, vm=s.vm, src=src, dst=dst, mode=mode,
+                                   staged_flow_mods=staged))
 
     def refresh_capacity(self) -> None:
         """Keep the hypervisor adapter's CPU-time samples warm."""
@@ -324,9 +348,8 @@ class Ovct:
             if m.switched is not None and m.confirmed is None and \
                     now - m.switched > BARRIER_TIMEOUT_S:
                 m.confirmed = now
-                self.events("ovct_network_unconfirmed", {
-                    "phase": 4, "session": m.session, "vm": m.vm,
-                    "missing_barriers": sorted(m.pending_barriers)})
+                self.emit(E.NetworkUnconfirmed(session=m.session, vm=m.vm,
+                                               missing_barriers=sorted(m.pending_barriers)))
                 self._maybe_finish(m)
             if m.stats is not None or not m.job.done():
                 continue
@@ -336,19 +359,19 @@ class Ovct:
                 del self.moves[m.vm]
                 undone = self.net.abort_move(m.vm_ip) if m.mode == FAST else self.net.unpin(m.vm_ip)
                 self.last_moved[m.vm] = now
-                self.events("ovct_migration_failed", {
-                    "phase": 3, "session": m.session, "vm": m.vm, "from": m.src, "to": m.dst,
-                    "reason": str(exc), "kept_old_flows": True, "flow_mods": undone})
+                self.emit(E.MigrationFailed(session=m.session, vm=m.vm, src=m.src, dst=m.dst,
+                                            reason=str(exc), kept_old_flows=True,
+                                            flow_mods=undone))
                 self._resume_waiting()
                 continue
             st = m.stats
-            self.events("ovct_migration_done", {
-                "phase": 3, "session": m.session, "vm": m.vm, "from": m.src, "to": m.dst,
-                "elapsed_ms": st.elapsed_ms, "downtime_ms": st.downtime_ms,
-                "data_total_bytes": st.data_total_bytes, "iterations": st.iterations,
-                "memory_bps": st.memory_bps, "setup_ms": st.setup_ms, "wall_s": st.wall_s,
-                "seen_at_dst_before_done_s": (round(now - m.seen_at_dst, 6)
-                                              if m.seen_at_dst else None)})
+            self.emit(E.MigrationDone(
+                session=m.session, vm=m.vm, src=m.src, dst=m.dst,
+                elapsed_ms=st.elapsed_ms, downtime_ms=st.downtime_ms,
+                data_total_bytes=st.data_total_bytes, iterations=st.iterations,
+                memory_bps=st.memory_bps, setup_ms=st.setup_ms, wall_s=st.wall_s,
+                seen_at_dst_before_done_s=(round(now - m.seen_at_dst, 6)
+                                           if m.seen_at_dst else None)))
             self.last_moved[m.vm] = now
             if m.switched is None:
                 self.switch(m, "migration completed")
@@ -375,10 +398,8 @@ class Ovct:
         for m in self.moves.values():
             if m.vm_ip == ip and m.seen_at_dst is None and tuple(loc) == tuple(m.dst_loc):
                 m.seen_at_dst = t
-                self.events("ovct_vm_seen", {"phase": 4, "session": m.session, "vm": m.vm,
-                                             "switch": loc[0], "port": loc[1],
-                                             "migration_start_to_seen_s":
-                                                 round(t - m.started, 6)})
+                self.emit(E.VmSeen(session=m.session, vm=m.vm, switch=loc[0], port=loc[1],
+                                   migration_start_to_seen_s=round(t - m.started, 6)))
                 if m.mode == FAST and m.switched is None:
                     self.switch(m, "VM seen at destination (RARP)")
 
@@ -392,12 +413,12 @@ class Ovct:
         m.pending_barriers = set(dpids)
         if not dpids:
             m.confirmed = m.switched
-        self.events("ovct_network_update", {
-            "phase": 4, "session": m.session, "vm": m.vm, "mode": m.mode, "trigger": trigger,
-            "to": m.dst, "to_switch": m.dst_loc[0], "to_port": m.dst_loc[1], "flow_mods": n,
-            "migration_start_to_switch_s": round(m.switched - m.started, 6),
-            "seen_to_switch_s": (round(m.switched - m.seen_at_dst, 6)
-                                 if m.seen_at_dst else None)})
+        self.emit(E.NetworkUpdate(
+            session=m.session, vm=m.vm, mode=m.mode, trigger=trigger, dst=m.dst,
+            to_switch=m.dst_loc[0], to_port=m.dst_loc[1], flow_mods=n,
+            migration_start_to_switch_s=round(m.switched - m.started, 6),
+            seen_to_switch_s=(round(m.switched - m.seen_at_dst, 6)
+                              if m.seen_at_dst else None)))
 
     def barrier_ack(self, tag: str, dpid: int, t: float) -> None:
         m = next((m for m in self.moves.values() if m.tag == tag), None)
@@ -406,70 +427,8 @@ class Ovct:
         m.pending_barriers.discard(dpid)
         if not m.pending_barriers:
             m.confirmed = t
-            self.events("ovct_network_confirmed", {
-                "phase": 4, "session": m.session, "vm": m.vm, "mode": m.mode,
-                "switch_to_confirmed_s": round(t - m.switched, 6)})
+            self.emit(E.NetworkConfirmed(session=m.session, vm=m.vm, mode=m.mode,
+                                         switch_to_confirmed_s=round(t - m.switched, 6)))
             self._maybe_finish(m)
 
 
-class RouterNetwork:
-    """:class:`Network` on top of a :class:`controller.routing.Router`: each
-    call runs under ``lock`` (shared with the shim's event handlers) and its
-    messages go out through ``send``."""
-
-    def __init__(self, router, send: Callable[[list], None], lock=None):
-        import contextlib
-        self.router = router
-        self.send = send
-        self.lock = lock if lock is not None else contextlib.nullcontext()
-
-    def _do(self, fn, *args) -> list:
-        with self.lock:
-            msgs = fn(*args)
-        self.send(msgs)
-        return msgs
-
-    @staticmethod
-    def _flow_mods(msgs) -> int:
-        from controller.flows import FlowMod
-        return sum(isinstance(m, FlowMod) for m in msgs)
-
-    @staticmethod
-    def _barriers(msgs, tag: str) -> set[int]:
-        from controller.flows import Barrier
-        return {m.dpid for m in msgs if isinstance(m, Barrier) and m.tag == tag}
-
-    def locate(self, ip: str) -> tuple[int, int] | None:
-        with self.lock:
-            h = self.router.view.hosts.get(ip)
-            return (h.dpid, h.port) if h else None
-
-    def hops(self, a: int, b: int) -> int | None:
-        with self.lock:
-            return self.router.view.hop_distance(a, b)
-
-    def prepare_move(self, ip: str, dpid: int, port: int) -> int:
-        return self._flow_mods(self._do(self.router.prepare_move, ip, dpid, port))
-
-    def commit_move(self, ip: str, tag: str) -> tuple[int, set[int]]:
-        msgs = self._do(self.router.commit_move, ip, tag)
-        return self._flow_mods(msgs), self._barriers(msgs, tag)
-
-    def abort_move(self, ip: str) -> int:
-        return self._flow_mods(self._do(self.router.abort_move, ip))
-
-    def pin(self, ip: str) -> None:
-        with self.lock:
-            self.router.pin(ip)
-
-    def unpin(self, ip: str) -> int:
-        return self._flow_mods(self._do(self.router.unpin, ip))
-
-    def paper_move(self, ip: str, dpid: int, port: int, tag: str) -> tuple[int, set[int]]:
-        msgs = self._do(self.router.paper_move, ip, dpid, port, tag)
-        return self._flow_mods(msgs), self._barriers(msgs, tag)
-
-    def session_monitor(self, conn: VncConnection, idle_s: int) -> None:
-        from controller.flows import session_monitor
-        self.send([session_monitor(conn.dpid, conn.client_ip, conn.client_port,
-                                   conn.server_ip, conn.server_port, idle_s)])

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from controller import events as E
 from controller import flows as F
 from controller.classes import VNC as C_VNC
 from controller.netview import HostLoc, NetView
@@ -106,14 +107,14 @@ class Router:
         self.view.add_switch(dpid, ports)
         for key in [k for k in self.installed if k[0] == dpid]:
             del self.installed[key]      # a (re)connected switch starts empty
-        self.events("switch_enter", {"dpid": dpid, "ports": sorted(ports)})
+        self.events(E.SWITCH_ENTER, {"dpid": dpid, "ports": sorted(ports)})
         return [*F.static_flows(dpid, self.plan), *self.reconcile()]
 
     def switch_leave(self, dpid: int, now: float) -> list[F.Message]:
         self.view.remove_switch(dpid)
         for key in [k for k in self.installed if k[0] == dpid]:
             del self.installed[key]
-        self.events("switch_leave", {"dpid": dpid})
+        self.events(E.SWITCH_LEAVE, {"dpid": dpid})
         return self.reconcile()
 
     def port_add(self, dpid: int, port: int) -> list[F.Message]:
@@ -127,13 +128,13 @@ class Router:
     def link_add(self, src: tuple[int, int], dst: tuple[int, int]) -> list[F.Message]:
         if not self.view.add_link(src, dst):
             return []
-        self.events("link_add", {"src": list(src), "dst": list(dst)})
+        self.events(E.LINK_ADD, {"src": list(src), "dst": list(dst)})
         return self.reconcile()
 
     def link_delete(self, src: tuple[int, int]) -> list[F.Message]:
         if not self.view.remove_link(src):
             return []
-        self.events("link_delete", {"src": list(src)})
+        self.events(E.LINK_DELETE, {"src": list(src)})
         return self.reconcile()
 
     # -- packets ----------------------------------------------------------------
@@ -200,9 +201,9 @@ class Router:
         if ip in self.pinned and old is not None and self.on_host_seen is not None:
             self.on_host_seen(ip, new, now)
         if old is None:
-            self.events("host_learnt", {"ip": ip, "mac": mac, "dpid": dpid, "port": port})
+            self.events(E.HOST_LEARNT, {"ip": ip, "mac": mac, "dpid": dpid, "port": port})
         else:
-            self.events("host_moved", {"ip": ip, "mac": mac,
+            self.events(E.HOST_MOVED, {"ip": ip, "mac": mac,
                                        "from": [old.dpid, old.port],
                                        "to": [dpid, port]})
         return self.reconcile()
@@ -292,7 +293,7 @@ class Router:
         msgs: list[F.Message] = []
         for d, p in sorted(outs.items()):
             msgs += F.destination_flows(d, ip, p, self.plan, gen=1)
-        self.events("flows_staged", {"ip": ip, "to": [dpid, port], "switches": len(outs)})
+        self.events(E.FLOWS_STAGED, {"ip": ip, "to": [dpid, port], "switches": len(outs)})
         return msgs
 
     def commit_move(self, ip: str, tag: str = "") -> list[F.Message]:
@@ -317,7 +318,7 @@ class Router:
         msgs += [F.delete_destination(d, ip, gen=1) for d in sorted(st.out_ports)]
         self._relocate(ip, st.dpid, st.port)
         self.pinned.discard(ip)
-        self.events("flows_committed", {"ip": ip, "to": [st.dpid, st.port]})
+        self.events(E.FLOWS_COMMITTED, {"ip": ip, "to": [st.dpid, st.port]})
         return msgs + self.reconcile()
 
     def _relocate(self, ip: str, dpid: int, port: int) -> None:
@@ -345,7 +346,7 @@ class Router:
         add = self.reconcile()
         msgs += add
         msgs += [F.Barrier(d, tag) for d in sorted({m.dpid for m in add})]
-        self.events("flows_replaced", {"ip": ip, "to": [dpid, port]})
+        self.events(E.FLOWS_REPLACED, {"ip": ip, "to": [dpid, port]})
         return msgs
 
     # -- state for the outside world -------------------------------------------

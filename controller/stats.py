@@ -11,8 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from controller import classes as C
-
-FORWARDING = (C.OTHER, C.VNC, C.MIGRATION)
+from controller.classes import FORWARDING
 
 
 @dataclass(frozen=True)
@@ -101,13 +100,22 @@ class StatsAccumulator:
                 b[1] += by
         return dict(out)
 
-    def by_switch_class(self, dpid: int | None = None) -> dict[tuple[int, str], list[int]]:
-        out: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
-        for (d, cls, _dst), (pk, by) in self.totals().items():
-            if dpid is None or d == dpid:
-                out[(d, cls)][0] += pk
-                out[(d, cls)][1] += by
-        return dict(out)
+    def switch_totals(self, dpid: int) -> tuple[dict[str, list[int]],
+                                                dict[str, dict[str, list[int]]]]:
+        """One switch's cumulative [packets, bytes] per class (every class,
+        ours or not) and per destination and class (flows that serve one
+        destination only): what ``stats.jsonl`` records at each poll."""
+        by_class: dict[str, list[int]] = {}
+        by_dst: dict[str, dict[str, list[int]]] = {}
+        for (d, cls, dst), (pk, by) in self.totals().items():
+            if d != dpid:
+                continue
+            c = by_class.setdefault(cls, [0, 0])
+            c[0] += pk
+            c[1] += by
+            if dst != "-":
+                by_dst.setdefault(dst, {})[cls] = [pk, by]
+        return by_class, by_dst
 
 
 def relayed(totals: Totals, dpid: int | None = None, cls: str | None = None,
@@ -121,3 +129,13 @@ def relayed(totals: Totals, dpid: int | None = None, cls: str | None = None,
             pk += p
             by += b
     return pk, by
+
+
+def by_class(totals: Totals) -> dict[str, dict[str, int]]:
+    """Packets and bytes per class, all switches and destinations together."""
+    out: dict[str, list[int]] = {}
+    for (_d, cls, _dst), (pk, by) in totals.items():
+        o = out.setdefault(cls, [0, 0])
+        o[0] += pk
+        o[1] += by
+    return {k: {"packets": v[0], "bytes": v[1]} for k, v in sorted(out.items())}

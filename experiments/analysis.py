@@ -3,18 +3,25 @@ raw trial folders, statistics, the 10-hour projection.  Pure (pandas, numpy);
 unit-tested on fixture data."""
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 import pandas as pd
+
+from controller import events as E
+from controller.classes import FORWARDING
+from controller.rundir import RunDir
 
 PING_COLUMNS = ["trial", "condition", "src", "dst", "seq", "rtt_ms"]
 RELAYED_COLUMNS = ["trial", "condition", "t_s", "switch", "class", "packets", "bytes"]
 MIGRATION_COLUMNS = ["trial", "condition", "vm", "src", "dst", "mode", "detect_to_decision_s",
                      "elapsed_ms", "downtime_ms", "data_total_bytes", "iterations",
                      "migration_start_s", "migration_done_s"]
-FORWARDING = ("other", "vnc", "migration")
+PHASE_COLUMNS = ["trial", "mode", "accel", "quantity", "value", "unit"]
+#: Fig. 31's quantities, in the order the figure shows them
+PHASE_QUANTITIES = ["session_to_detect", "detect_to_decision", "migration",
+                    "vm_resume_to_network_update", "network_update_to_confirmed",
+                    "qemu_downtime", "ping_gap", "vnc_update_gap"]
 HOURS_10 = 10 * 3600.0
 
 
@@ -24,8 +31,9 @@ def _trial(d: str) -> tuple[dict, list[tuple[str, str, float, float, bool]]]:
     A paired folder (OVCT switched on during the run) holds "before-<n>"
     from the first session's start to the switch and "after-<n>" from the
     switch on; any other holds one trial named after its condition."""
-    meta = json.load(open(os.path.join(d, "trial.json")))
-    summary = json.load(open(os.path.join(d, "summary.json")))
+    run = RunDir(d)
+    meta = run.read_json(run.trial)
+    summary = run.read_json(run.summary)
     t0 = _session_start_mono(d)
     switch = summary.get("ovct_switched_on_mono")
     n = meta["trial"]
@@ -47,14 +55,13 @@ def ping_rows(trial_dirs: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=PING_COLUMNS)
 
 
+def _thinclient_logs(d: str) -> list[list[dict]]:
+    tcdir = RunDir(d).thinclients
+    return [E.read(os.path.join(tcdir, f)) for f in sorted(os.listdir(tcdir))]
+
+
 def _session_start_mono(d: str) -> float:
-    from controller.record import read_jsonl
-    starts = []
-    tcdir = os.path.join(d, "thinclients")
-    for f in sorted(os.listdir(tcdir)):
-        recs = read_jsonl(os.path.join(tcdir, f))
-        starts += [r["mono"] for r in recs if r["event"] == "start"]
-    return min(starts)
+    return min(r["mono"] for recs in _thinclient_logs(d) for r in recs if r["event"] == "start")
 
 
 def relayed_rows(trial_dirs: list[str]) -> pd.DataFrame:
@@ -64,11 +71,9 @@ def relayed_rows(trial_dirs: list[str]) -> pd.DataFrame:
     from each switch's last poll before it: a row of zeros at t = 0, then
     what was relayed since that poll (at most one statistics interval
     before the switch)."""
-    from controller.record import read_jsonl
     rows = []
     for d in trial_dirs:
-        polls = [r for r in read_jsonl(os.path.join(d, "stats.jsonl"))
-                 if r.get("type") == "flow_stats"]
+        polls = E.of_type(E.read(RunDir(d).stats), E.FLOW_STATS)
         for trial, cond, t0, t1, mid_run in _trial(d)[1]:
             base: dict[tuple[int, str], tuple[int, int]] = {}
             if mid_run:                             # counters re-based at the switch
@@ -104,6 +109,42 @@ def migration_rows(trial_dirs: list[str]) -> pd.DataFrame:
                              m.get("iterations"), m.get("migration_started", np.nan) - t0,
                              m.get("migration_done", np.nan) - t0))
     return pd.DataFrame(rows, columns=MIGRATION_COLUMNS)
+
+
+def phase_rows(trial_dirs: list[str]) -> pd.DataFrame:
+    """Fig. 31: one row per trial and quantity (tidy), from a phase trial's
+    run directory (named ``<mode>-<n>``: one VNC session whose VM OVCT
+    moves, a ping probe beside it)."""
+    rows = []
+    for d in trial_dirs:
+        run = RunDir(d)
+        summary = run.read_json(run.summary)
+        (mig,) = summary["migrations"]
+        (sess,) = summary["sessions"]
+        (probe,) = summary["probes"].values()
+        (tc,) = _thinclient_logs(d)
+        start_wall = next(r["time"] for r in tc if r["event"] == "start")
+        detect_wall = E.of_type(E.read(run.events), E.OVCT_DETECT)[0]["time"]
+        seen = mig.get("vm_seen")
+        vals = {
+            "session_to_detect": detect_wall - start_wall,
+            "detect_to_decision": mig["detect_to_decision_s"],
+            "migration": mig["elapsed_ms"] / 1000,
+            "vm_resume_to_network_update": (mig["network_updated"] - seen) if seen else None,
+            "network_update_to_confirmed": mig["network_confirmed"] - mig["network_updated"],
+            "qemu_downtime": mig["downtime_ms"] / 1000,
+            "ping_gap": probe["max_gap_ms"] / 1000,
+            "vnc_update_gap": sess["max_gap_s"],
+        }
+        rows += [(os.path.basename(run.path), summary["update_mode"], summary["accel"], q, v, "s")
+                 for q, v in vals.items() if v is not None]
+    return pd.DataFrame(rows, columns=PHASE_COLUMNS)
+
+
+def phase_stats(phases: pd.DataFrame) -> pd.DataFrame:
+    """Per mode and quantity: trials, median, min and max (Fig. 31)."""
+    g = phases.groupby(["mode", "quantity"]).value
+    return pd.DataFrame({"n": g.count(), "median": g.median(), "min": g.min(), "max": g.max()})
 
 
 # -- statistics -------------------------------------------------------------------

@@ -19,7 +19,15 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from experiments import bootstrap  # noqa: E402
+
+if __name__ == "__main__":
+    bootstrap.ensure_venv(__file__)       # all other imports run in the venv
+
 from experiments import common  # noqa: E402
+from testbed.net import Testbed  # noqa: E402
+from testbed.topology import paper_topology  # noqa: E402
+from testbed.wait import wait_until  # noqa: E402
 
 FIELDS = ["run", "vm", "src", "dst", "accel", "vm_memory_mib", "elapsed_ms", "downtime_ms",
           "wall_s", "data_total_bytes", "iterations", "memory_bps", "pings_sent",
@@ -27,17 +35,11 @@ FIELDS = ["run", "vm", "src", "dst", "accel", "vm_memory_mib", "elapsed_ms", "do
 
 
 def main(argv=None) -> int:
-    common.ensure_venv(__file__)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--out", help="results folder (default results/migration-<time>)")
     p.add_argument("--vm-memory", type=int, default=256)
     args = p.parse_args(argv)
-
-    from testbed.net import Testbed
-    from testbed.topology import paper_topology
-    from testbed.wait import wait_until
-
     out = common.new_run_dir(args.out, "migration")
     rows, boots = [], []
     with Testbed(paper_topology(args.vm_memory), run_dir=os.path.join(out, "raw"),

@@ -1,44 +1,31 @@
-"""Shared by every experiment script: bootstrapping into the project's venv,
-results folders and their metadata."""
+"""Shared by every experiment script: results folders and their metadata,
+the trial machinery (resumable, one run directory per trial) and the figure
+scripts' common main."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
-import sys
 import time
+from importlib import metadata as dist
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENV = os.path.join(ROOT, ".venv")
-RESULTS = os.path.join(ROOT, "results")
+import matplotlib
 
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
-def _interrupt(signum, _frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def ensure_venv(script: str) -> None:
-    """``sudo python experiments/x.py`` with any Python: run the set-up step
-    and re-execute the script with the project's venv interpreter.  In the
-    venv, SIGTERM and SIGHUP (and SIGINT, which a shell ignores in
-    background jobs) interrupt the run like Ctrl-C, so the testbed stops
-    what it started."""
-    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
-        import signal
-        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-            signal.signal(sig, _interrupt)
-        return
-    if os.geteuid() != 0:
-        sys.exit(f"{os.path.basename(script)} needs root (network namespaces, "
-                 f"Open vSwitch): sudo python {os.path.relpath(script)}")
-    subprocess.run(["bash", os.path.join(ROOT, "scripts", "setup.sh")], check=True)
-    py = os.path.join(VENV, "bin", "python")
-    os.execv(py, [py, os.path.abspath(script), *sys.argv[1:]])
+from controller.modes import UPDATE_MODES  # noqa: E402
+from controller.rundir import RESULTS, ROOT, RunDir, default_run  # noqa: E402
+from testbed import scenario  # noqa: E402
+from testbed.runner import run_scenario  # noqa: E402
 
 
 def new_run_dir(out: str | None, prefix: str = "run") -> str:
-    path = out or os.path.join(RESULTS, f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
+    """A results folder: ``out``, or ``results/<prefix>-<time>``."""
+    path = out or default_run(prefix, RESULTS)
     os.makedirs(path, exist_ok=True)
     return path
 
@@ -53,10 +40,9 @@ def _cmd(cmd: list[str]) -> str | None:
 
 
 def _dist_version(name: str) -> str | None:
-    from importlib import metadata
     try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
+        return dist.version(name)
+    except dist.PackageNotFoundError:
         return None
 
 
@@ -85,7 +71,12 @@ def write_json(path: str, data: dict) -> None:
         fh.write("\n")
 
 
-# -- the paper evaluation's trials (shared by fig27 and fig29) ----------------
+# -- trials ----------------------------------------------------------------------------
+#
+# A results folder holds its trials in raw/<name>/, each a run directory
+# (controller.rundir).  A trial is complete once its trial.json exists, so
+# an interrupted run resumes: incomplete trials are started again, complete
+# ones are kept.  Tidy CSVs are always rebuilt from every trial's raw data.
 
 CONDITIONS = ("before", "after")       # OVCT off (routing only) / switched on
 PAIRS = [("tcl1", "vm1"), ("tcl1", "vm2"), ("tcl2", "vm1"), ("tcl2", "vm2")]
@@ -96,11 +87,13 @@ PAIRS = [("tcl1", "vm1"), ("tcl1", "vm2"), ("tcl2", "vm1"), ("tcl2", "vm2")]
 # varies between emulations) and the guests' reply time drifts by as much
 # within a minute: 2 of 8 single paired trials showed no reduction (one in
 # CI: 0.68 -> 0.72 ms), so one trial cannot show it for every pair.
-QUICK = {"runs": 3, "window": 40.0, "pings": 200, "ping_interval": 0.05, "fig31_runs": 1}
-FULL = {"runs": 3, "window": 180.0, "pings": 200, "ping_interval": 0.05, "fig31_runs": 5}
+QUICK = {"runs": 3, "window": 40.0, "pings": 200, "ping_interval": 0.05, "fig31_runs": 1,
+         "fig31_duration": 25.0}
+FULL = {"runs": 3, "window": 180.0, "pings": 200, "ping_interval": 0.05, "fig31_runs": 5,
+        "fig31_duration": 25.0}
 
 
-def add_args(p, figure: bool = True) -> None:
+def add_args(p) -> None:
     """Options every figure script shares."""
     p.add_argument("--out", help="results folder (default results/run-<time>)")
     p.add_argument("--runs", type=int,
@@ -109,7 +102,7 @@ def add_args(p, figure: bool = True) -> None:
                    help="seconds of thin-client traffic measured per condition")
     p.add_argument("--pings", type=int,
                    help="pings per thin client, VM and condition (report: 20)")
-    p.add_argument("--modes", nargs="+", choices=["fast", "paper"], default=["fast", "paper"],
+    p.add_argument("--modes", nargs="+", choices=UPDATE_MODES, default=list(UPDATE_MODES),
                    help="OVCT network-update modes (fig31; 'after' uses the first)")
     p.add_argument("--quick", action="store_true",
                    help=f"CI profile: {QUICK['runs']} runs, {QUICK['window']:g} s windows")
@@ -125,14 +118,69 @@ def profile(args) -> dict:
         base["window"] = args.window
     if getattr(args, "pings", None):
         base["pings"] = args.pings
+    if getattr(args, "duration", None):
+        base["fig31_duration"] = args.duration
     return base
 
+
+def trial_dir(out: str, name: str) -> str:
+    return os.path.join(out, "raw", name)
+
+
+def trial_done(path: str) -> bool:
+    return os.path.exists(RunDir(path).trial)
+
+
+def ensure_trials(out: str, names: list[str], run_one, log=print) -> list[str]:
+    """Run the trials of ``names`` that are not complete in ``out``: for
+    each, ``run_one(name, path)`` runs it into ``raw/<name>`` and returns
+    its metadata, written to ``trial.json``.  Returns every trial's dir."""
+    missing = [n for n in names if not trial_done(trial_dir(out, n))]
+    for k, name in enumerate(missing, 1):
+        path = trial_dir(out, name)
+        if os.path.exists(path):
+            shutil.rmtree(path)        # an interrupted trial: start it again
+        log(f"[trial {k}/{len(missing)}] {name}")
+        meta = run_one(name, path)
+        write_json(RunDir(path).trial, meta)
+    return [trial_dir(out, n) for n in names]
+
+
+def figure_main(argv, doc: str, name: str, trials, tables, analyse, report,
+                extra_args=None) -> int:
+    """What every figure script shares: options (:func:`add_args`, plus
+    ``extra_args(parser)``), the trials (the missing ones run, in the
+    project's venv: ``trials(out, profile, args)`` returns every trial's
+    dir), the tidy CSVs rebuilt from all of them (``tables``: {csv name:
+    rows(trial dirs) -> DataFrame}), then ``analyse(out)``, whose result is
+    printed with ``report`` and kept in ``<name>.json``.  With --plot-only,
+    only the analysis runs, on the CSVs already there."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    add_args(p)
+    if extra_args:
+        extra_args(p)
+    args = p.parse_args(argv)
+    out = new_run_dir(args.out)
+    if not args.plot_only:
+        prof = profile(args)
+        dirs = trials(out, prof, args)
+        for csv_name, rows in tables.items():
+            rows(dirs).to_csv(os.path.join(out, csv_name), index=False)
+        write_json(os.path.join(out, f"{name}-metadata.json"),
+                   metadata(vars(args), {"profile": prof, "trials": [os.path.basename(d)
+                                                                     for d in dirs]}))
+    res = analyse(out)
+    print(report(res))
+    write_json(os.path.join(out, f"{name}.json"), res)
+    return 0
+
+
+# -- the paper evaluation's trials (shared by fig27 and fig29) ----------------
 
 def paper_eval_scenario(window: float):
     """The report's evaluation set-up: both thin clients use their VM for two
     windows; OVCT is off (routing only) in the first and switched on at the
     start of the second."""
-    from testbed import scenario
     data = scenario.load(os.path.join(ROOT, "experiments", "scenarios", "paper.yaml")) \
         .model_dump(mode="json")
     start = 2.0
@@ -149,43 +197,12 @@ def paper_eval_scenario(window: float):
 
 def save_figure(fig, out: str, name: str) -> list[str]:
     """Write a matplotlib figure as PNG and SVG and close it."""
-    import matplotlib.pyplot as plt
     paths = []
     for ext in ("png", "svg"):
         paths.append(os.path.join(out, f"{name}.{ext}"))
         fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
     return paths
-
-
-def paper_figure_main(argv, doc: str, name: str, tables, analyse, report) -> int:
-    """What fig27 and fig29 share: options, the before/after trials (the
-    missing ones run, in the project's venv) turned into ``tables``
-    ({csv name: rows(trial dirs) -> DataFrame}), then ``analyse(out)``,
-    whose result is printed with ``report`` and kept in ``<name>.json``.
-    With --plot-only, only the analysis runs, on the CSVs already there."""
-    import argparse
-    p = argparse.ArgumentParser(description=doc.splitlines()[0])
-    add_args(p)
-    args = p.parse_args(argv)
-    out = new_run_dir(args.out)
-    if not args.plot_only:
-        ensure_venv(sys.argv[0])
-        dirs = ensure_paper_trials(out, profile(args), mode=args.modes[0])
-        for csv_name, rows in tables.items():
-            rows(dirs).to_csv(os.path.join(out, csv_name), index=False)
-    res = analyse(out)
-    print(report(res))
-    write_json(os.path.join(out, f"{name}.json"), res)
-    return 0
-
-
-def trial_dir(out: str, n: int) -> str:
-    return os.path.join(out, "raw", f"trial-{n}")
-
-
-def trial_done(path: str) -> bool:
-    return os.path.exists(os.path.join(path, "trial.json"))
 
 
 def ping_matrix(tb, count: int, interval: float) -> dict:
@@ -196,24 +213,20 @@ def ping_matrix(tb, count: int, interval: float) -> dict:
             for (src, dst), r in res.items()}
 
 
-def ensure_paper_trials(out: str, prof: dict, mode: str = "fast", log=print) -> list[str]:
-    """Run the trials not yet in ``out``; return all trial dirs.  One trial
-    is one emulation with both conditions, so they share the machine's
-    state: a window with OVCT off ("before"), then OVCT switched on for a
-    window ("after", migrations included).  The RTT matrix is measured at
-    the end of "before" and once "after" is steady (the migrations over), so
-    the two are close in time; relayed traffic is recorded throughout."""
-    from testbed.runner import run_scenario
+def ensure_paper_trials(out: str, prof: dict, mode: str, log=print) -> list[str]:
+    """Run the paired trials not yet in ``out``; return all trial dirs.  One
+    trial is one emulation with both conditions, so they share the
+    machine's state: a window with OVCT off ("before"), then OVCT switched
+    on for a window ("after", migrations included).  The RTT matrix is
+    measured at the end of "before" and once "after" is steady (the
+    migrations over), so the two are close in time; relayed traffic is
+    recorded throughout."""
     scn = paper_eval_scenario(prof["window"])
-    todo = list(range(1, prof["runs"] + 1))
-    missing = [n for n in todo if not trial_done(trial_dir(out, n))]
-    for k, n in enumerate(missing, 1):
-        path = trial_dir(out, n)
-        if os.path.exists(path):
-            import shutil
-            shutil.rmtree(path)        # an interrupted trial: start it again
-        log(f"[trial {k}/{len(missing)}] trial-{n}: {prof['window']:g} s with OVCT off, "
-            f"then {prof['window']:g} s with OVCT on ({mode})")
+
+    def run_one(name: str, path: str) -> dict:
+        n = int(name.split("-")[1])
+        log(f"  {name}: {prof['window']:g} s with OVCT off, then {prof['window']:g} s "
+            f"with OVCT on ({mode})")
         summary = run_scenario(
             scn, path, mode=mode,
             on_steady=lambda tb, _phase: ping_matrix(tb, prof["pings"], prof["ping_interval"]),
@@ -221,9 +234,37 @@ def ensure_paper_trials(out: str, prof: dict, mode: str = "fast", log=print) -> 
             log=lambda m: log("    " + m))
         lacking = [c for c in CONDITIONS if c not in summary["steady"]]
         if lacking:
-            raise RuntimeError(f"trial-{n}: {', '.join(lacking)} never became steady")
-        write_json(os.path.join(path, "trial.json"),
-                   {"condition": "paired", "trial": n, "mode": mode, "window_s": prof["window"],
-                    "pings": prof["pings"], "ping_interval_s": prof["ping_interval"],
-                    "accel": summary["accel"]})
-    return [trial_dir(out, n) for n in todo]
+            raise RuntimeError(f"{name}: {', '.join(lacking)} never became steady")
+        return {"condition": "paired", "trial": n, "mode": mode, "window_s": prof["window"],
+                "pings": prof["pings"], "ping_interval_s": prof["ping_interval"],
+                "accel": summary["accel"]}
+    return ensure_trials(out, [f"trial-{n}" for n in range(1, prof["runs"] + 1)], run_one, log)
+
+
+def paper_trials(out: str, prof: dict, args) -> list[str]:
+    """fig27's and fig29's ``trials``: the paired trials, in the first mode."""
+    return ensure_paper_trials(out, prof, mode=args.modes[0])
+
+
+# -- Fig. 31's trials --------------------------------------------------------------
+
+def phase_scenario(duration: float):
+    """The paper scenario (tcl1 uses vm1 on pm2; a 10 ms probe from tcl2),
+    with sessions of ``duration`` seconds."""
+    base = scenario.load(os.path.join(ROOT, "experiments", "scenarios", "paper.yaml"))
+    data = base.model_dump(mode="json")
+    data["sessions"] = [{**s, "duration_s": duration} for s in data["sessions"]]
+    return scenario.parse(data, "phase trial")
+
+
+def phase_trials(out: str, prof: dict, args, log=print) -> list[str]:
+    """Fig. 31's ``trials``: ``<mode>-<n>``, ``fig31_runs`` per mode."""
+    scn = phase_scenario(prof["fig31_duration"])
+
+    def run_one(name: str, path: str) -> dict:
+        mode = name.split("-")[0]
+        summary = run_scenario(scn, path, mode=mode, log=lambda m: None)
+        return {"condition": "phases", "trial": name, "mode": mode,
+                "duration_s": prof["fig31_duration"], "accel": summary["accel"]}
+    names = [f"{m}-{i}" for m in args.modes for i in range(1, prof["fig31_runs"] + 1)]
+    return ensure_trials(out, names, run_one, log)

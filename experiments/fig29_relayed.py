@@ -21,14 +21,21 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments import common  # noqa: E402
+from experiments import bootstrap  # noqa: E402
 
-REPORT = {"reduction_at_10h_pct": 32.0, "breakeven_h": 8.5}
+if __name__ == "__main__":
+    bootstrap.ensure_venv(__file__)       # all other imports run in the venv
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from experiments import analysis as A  # noqa: E402
+from experiments import common  # noqa: E402
+from experiments import report2014 as R  # noqa: E402
 
 
 def analyse(out: str) -> dict:
-    import pandas as pd
-    from experiments import analysis as A
     rel = pd.read_csv(os.path.join(out, "relayed.csv"))
     mig = pd.read_csv(os.path.join(out, "migrations.csv"))
     tot = A.total_series(rel)
@@ -46,10 +53,6 @@ def analyse(out: str) -> dict:
 
 
 def plot(rel, tot, projdf, out: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from experiments import analysis as A
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, unit in zip(axes, ("packets", "bytes")):
         for trial, g in tot.groupby("trial"):
@@ -70,7 +73,6 @@ def plot(rel, tot, projdf, out: str) -> None:
     if pk.empty:
         return
     r = pk.iloc[0]
-    import numpy as np
     hours = np.linspace(0, 10, 200)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(hours, r.rate_before_per_s * hours * 3600, "--", label="before (projected)")
@@ -81,8 +83,8 @@ def plot(rel, tot, projdf, out: str) -> None:
         ax.text(r.breakeven_h, 0, f" break-even {r.breakeven_h * 60:.1f} min", va="bottom")
     ax.set_xlabel("hours of use")
     ax.set_ylabel("packets relayed by all switches")
-    ax.set_title("PROJECTION from measured rates (report: -32 % at 10 h, break-even 8.5 h)",
-                 fontsize=9)
+    ax.set_title(f"PROJECTION from measured rates (report: -{R.REDUCTION_10H_PCT} % at 10 h, "
+                 f"break-even {R.BREAKEVEN_H} h)", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     common.save_figure(fig, out, "fig30_projection")
@@ -92,14 +94,13 @@ def report(res: dict) -> str:
     return (f"relayed packets/s per VNC session: before {res['rate_per_session_before_pkt_s']:.0f}, "
             f"after {res['rate_per_session_after_pkt_s']:.0f}; one-off {res['one_off_pkt']:.0f} "
             f"packets; PROJECTED break-even {res['projected_breakeven_h'] * 60:.1f} min, "
-            f"reduction at 10 h {res['projected_reduction_10h_pct']:.0f} % (report: 8.5 h, -32 %)")
+            f"reduction at 10 h {res['projected_reduction_10h_pct']:.0f} % (report: "
+            f"{R.BREAKEVEN_H} h, -{R.REDUCTION_10H_PCT} %)")
 
 
 def main(argv=None) -> int:
-    from experiments import analysis as A
-    return common.paper_figure_main(
-        argv, __doc__, "fig29",
-        {"relayed.csv": A.relayed_rows, "migrations.csv": A.migration_rows}, analyse, report)
+    return common.figure_main(argv, __doc__, "fig29", common.paper_trials,
+                              {"relayed.csv": A.relayed_rows, "migrations.csv": A.migration_rows}, analyse, report)
 
 
 if __name__ == "__main__":

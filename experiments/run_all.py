@@ -19,19 +19,24 @@ same ``--out``.  ``--quick`` is the CI profile (about 10 minutes).
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments import common  # noqa: E402
+from experiments import bootstrap  # noqa: E402
 
-REPORT = {  # ../shared/paper/SUMMARY.md -- shown beside ours, never mixed into our data
-    "rtt_before_mean_ms": 6.26, "rtt_after_mean_ms": 2.84, "rtt_change_mean_pct": -55,
-    "reduction_10h_pct": 32, "breakeven_h": 8.5,
-    "decision_s": 10, "migration_s": 210, "downtime_s": 15,
-}
+if __name__ == "__main__":
+    bootstrap.ensure_venv(__file__)       # all other imports run in the venv
+
+import pandas as pd  # noqa: E402
+
+from controller.rundir import RunDir  # noqa: E402
+from experiments import analysis as A  # noqa: E402
+from experiments import common, fig27_rtt, fig29_relayed, fig31_phases  # noqa: E402
+from experiments import report2014 as R  # noqa: E402
 
 
 def _fmt(v, unit="", digits=3) -> str:
@@ -43,33 +48,28 @@ def _fmt(v, unit="", digits=3) -> str:
 def summary_md(out: str, meta: dict) -> str:
     f27 = json.load(open(os.path.join(out, "fig27.json")))
     f29 = json.load(open(os.path.join(out, "fig29.json")))
-    import pandas as pd
-    ph = pd.read_csv(os.path.join(out, "phases.csv"))
-    med = ph.groupby(["mode", "quantity"]).value.median()
+    med = A.phase_stats(pd.read_csv(os.path.join(out, "phases.csv")))["median"]
 
     def phase(mode, q):
         return med.get((mode, q))
     rows = [
         ("RTT thin client→VM, median, before (ms)", f27["rtt_before_median_ms"], None),
         ("RTT thin client→VM, median, after (ms)", f27["rtt_after_median_ms"], None),
-        ("RTT change of the median (%)", f27["rtt_change_median_pct"],
-         REPORT["rtt_change_mean_pct"]),
+        ("RTT change of the median (%)", f27["rtt_change_median_pct"], R.RTT_CHANGE_MEAN_PCT),
         ("RTT thin client→VM, mean, before (ms)", f27["rtt_before_mean_ms"],
-         REPORT["rtt_before_mean_ms"]),
-        ("RTT thin client→VM, mean, after (ms)", f27["rtt_after_mean_ms"],
-         REPORT["rtt_after_mean_ms"]),
-        ("RTT change of the mean (%)", f27["rtt_change_mean_pct"], REPORT["rtt_change_mean_pct"]),
+         R.RTT_BEFORE_MEAN_MS),
+        ("RTT thin client→VM, mean, after (ms)", f27["rtt_after_mean_ms"], R.RTT_AFTER_MEAN_MS),
+        ("RTT change of the mean (%)", f27["rtt_change_mean_pct"], R.RTT_CHANGE_MEAN_PCT),
         ("relayed packets, reduction at 10 h (%) — PROJECTION",
-         f29["projected_reduction_10h_pct"], REPORT["reduction_10h_pct"]),
-        ("break-even (h) — PROJECTION", f29["projected_breakeven_h"], REPORT["breakeven_h"]),
+         f29["projected_reduction_10h_pct"], R.REDUCTION_10H_PCT),
+        ("break-even (h) — PROJECTION", f29["projected_breakeven_h"], R.BREAKEVEN_H),
         ("detection → placement decided (s), fast", phase("fast", "detect_to_decision"),
-         REPORT["decision_s"]),
-        ("live migration (s), fast", phase("fast", "migration"), REPORT["migration_s"]),
-        ("QEMU downtime (s), fast", phase("fast", "qemu_downtime"), REPORT["downtime_s"]),
+         R.DECISION_S),
+        ("live migration (s), fast", phase("fast", "migration"), R.MIGRATION_S),
+        ("QEMU downtime (s), fast", phase("fast", "qemu_downtime"), R.DOWNTIME_S),
         ("network-observed gap, ping every 10 ms (s), fast", phase("fast", "ping_gap"),
-         REPORT["downtime_s"]),
-        ("network-observed gap (s), paper mode", phase("paper", "ping_gap"),
-         REPORT["downtime_s"]),
+         R.DOWNTIME_S),
+        ("network-observed gap (s), paper mode", phase("paper", "ping_gap"), R.DOWNTIME_S),
         ("largest gap between VNC screen updates (s), fast", phase("fast", "vnc_update_gap"), None),
         ("largest gap between VNC screen updates (s), paper mode",
          phase("paper", "vnc_update_gap"), None),
@@ -84,7 +84,6 @@ def summary_md(out: str, meta: dict) -> str:
         ratio = (f"{ours / theirs:.2g}" if ours is not None and theirs not in (None, 0)
                  and ours == ours else "-")
         lines.append(f"| {name} | {_fmt(ours)} | {_fmt(theirs)} | {ratio} |")
-    import glob
     panics = sorted(os.path.relpath(f, out) for f in glob.glob(os.path.join(out, "raw", "*", "vms",
                                                                          "*-console.log"))
                     if "Kernel panic" in open(f, errors="replace").read())
@@ -115,12 +114,12 @@ def summary_md(out: str, meta: dict) -> str:
         "- **Guests.** " + ("TCG (software emulation: this machine's /dev/kvm does not "
                             "work with QEMU)" if "tcg" in meta.get("accel", []) else "KVM") +
         ", 256 MiB Debian guests with a TigerVNC desktop; the report moved 1 GB CentOS VMs, "
-        "hence its 210 s migrations.",
+        f"hence its {R.MIGRATION_S} s migrations.",
         "- **Decision time.** Capacity comes from libvirt's API (kept warm), not SSH "
         "logins, so placement takes milliseconds instead of ~10 s.",
         "- **Break-even and the 10-hour figure are a projection**: steady rates and the "
         "one-off migration cost measured in a short window, extended linearly. The "
-        "report's 8.5 h break-even came from its traffic mix; ours depends mostly on how "
+        f"report's {R.BREAKEVEN_H} h break-even came from its traffic mix; ours depends mostly on how "
         "much VNC traffic a session makes relative to a 256 MiB migration.",
         "- `fast` is our make-before-break network update; `paper` is the report's "
         "delete-then-install after the migration completed.",
@@ -132,34 +131,27 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_args(p)
     args = p.parse_args(argv)
-    if not args.plot_only:
-        common.ensure_venv(__file__)
     prof = common.profile(args)
     out = common.new_run_dir(args.out)
     t0 = time.monotonic()
     print(f"OVCT evaluation -> {out}\n  profile: {prof}; modes {args.modes}", flush=True)
-    from experiments import fig27_rtt, fig29_relayed, fig31_phases
-    passthru = ["--out", out, "--runs", str(prof["runs"]), "--window", str(prof["window"]),
-                "--pings", str(prof["pings"]), "--modes", *args.modes] \
+    # every figure script gets the same options and derives the same profile
+    passthru = ["--out", out, "--modes", *args.modes] + [
+        x for opt, val in (("--runs", args.runs), ("--window", args.window),
+                           ("--pings", args.pings)) if val for x in (opt, str(val))] \
         + (["--quick"] if args.quick else []) + (["--plot-only"] if args.plot_only else [])
-    steps = [("Fig. 27/28 RTT (runs the before/after trials)", fig27_rtt.main, passthru),
-             ("Fig. 29/30 relayed traffic (same trials)", fig29_relayed.main, passthru),
-             ("Fig. 31 time per phase", fig31_phases.main,
-              ["--out", out, "--runs", str(prof["fig31_runs"]), "--modes", *args.modes]
-              + (["--plot-only"] if args.plot_only else []))]
-    for k, (name, fn, argv_) in enumerate(steps, 1):
+    steps = [("Fig. 27/28 RTT (runs the before/after trials)", fig27_rtt.main),
+             ("Fig. 29/30 relayed traffic (same trials)", fig29_relayed.main),
+             ("Fig. 31 time per phase", fig31_phases.main)]
+    for k, (name, fn) in enumerate(steps, 1):
         print(f"\n=== [{k}/{len(steps)}] {name}  (elapsed {time.monotonic() - t0:.0f} s)",
               flush=True)
-        rc = fn(argv_)
+        rc = fn(passthru)
         if rc:
             print(f"step failed: {name}")
             return rc
-    import glob
-
-    import pandas as pd
-    accel = sorted({json.load(open(f))["accel"]
-                    for f in glob.glob(os.path.join(out, "raw", "*", "trial.json"))}
-                   | set(pd.read_csv(os.path.join(out, "phases.csv")).accel))
+    accel = sorted({RunDir(d).read_json(RunDir(d).trial)["accel"]
+                    for d in glob.glob(os.path.join(out, "raw", "*")) if common.trial_done(d)})
     meta = common.metadata(vars(args), {"accel": accel, "profile": prof,
                                         "wall_time_s": round(time.monotonic() - t0)})
     common.write_json(os.path.join(out, "metadata.json"), meta)

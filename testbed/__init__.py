@@ -1,5 +1,2 @@
 """OVCT testbed: topologies, network bring-up and measurement helpers."""
-import os
-
-#: repository root (testbed/..)
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from controller.rundir import ROOT  # noqa: F401  (the repository, for everyone)

@@ -11,6 +11,9 @@ import os
 import subprocess
 
 QEMU = "qemu-system-x86_64"
+KVM, TCG, AUTO = "kvm", "tcg", "auto"
+#: what a user may ask for (auto: KVM if the probe boots, else TCG)
+CHOICES = (AUTO, KVM, TCG)
 
 
 def probe_kvm(kernel: str, timeout: float = 60.0) -> tuple[bool, str]:
@@ -36,9 +39,9 @@ def probe_kvm(kernel: str, timeout: float = 60.0) -> tuple[bool, str]:
 
 def choose(kernel: str, forced: str | None = None) -> tuple[str, str]:
     """('kvm' | 'tcg', why)."""
-    if forced in ("kvm", "tcg"):
+    if forced in (KVM, TCG):
         return forced, "forced by option"
-    if forced not in (None, "auto"):
+    if forced not in (None, AUTO):
         raise ValueError(f"accel must be kvm, tcg or auto, not {forced!r}")
     ok, why = probe_kvm(kernel)
-    return ("kvm" if ok else "tcg"), why
+    return (KVM if ok else TCG), why

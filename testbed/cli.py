@@ -21,13 +21,20 @@ import signal
 import sys
 import time
 
-from testbed import preflight
-from testbed.topology import KVM_HOST, CLIENT, TopologyError, build
+from controller.config import ConfigError
+from controller.hypervisor import HostSpec, MigrationError
+from controller.modes import UPDATE_MODES
+from controller.rundir import RunDir, default_run
+from testbed import accel, guest_image, preflight, scenario
+from testbed.net import Testbed
+from testbed.runner import run_scenario
+from testbed.topology import CLIENT, KINDS, KVM_HOST, TopologyError, build
 
 
 def _topology_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("topology")
-    g.add_argument("--topo", default="paper", choices=["paper", "multisite"])
+    g.add_argument("--topo", default="paper", choices=list(KINDS),
+                   help="; ".join(f"{k.name}: {k.summary}" for k in KINDS.values()))
     g.add_argument("--sites", type=int, default=4, help="multisite: edge sites")
     g.add_argument("--clients", type=int, default=2, help="multisite: thin clients per site")
     g.add_argument("--hosts", type=int, default=1, help="multisite: KVM hosts per site")
@@ -38,26 +45,22 @@ def _topology_args(p: argparse.ArgumentParser) -> None:
     n.add_argument("--stats-interval", type=float, default=5.0,
                    help="seconds between the controller's statistics polls")
     n.add_argument("--run-dir", help="where logs, events and statistics go "
-                                     "(default runs/<topology>-<time>)")
+                                     "(default runs/<topology>-<time>-<pid>)")
     k = p.add_argument_group("KVM hosts")
     k.add_argument("--no-vms", action="store_true",
                    help="plain hosts only: no libvirtd, no guests")
     k.add_argument("--vms", type=int, default=0, help="multisite: VMs per site")
     k.add_argument("--vm-memory", type=int, default=256, help="guest RAM in MiB")
-    k.add_argument("--accel", choices=["auto", "kvm", "tcg"], default="auto",
+    k.add_argument("--accel", choices=accel.CHOICES, default=accel.AUTO,
                    help="guest acceleration (auto: KVM if it works, else TCG)")
 
 
 def _topology(args):
-    if args.topo == "paper":
-        return build("paper", vm_memory_mib=args.vm_memory)
-    return build("multisite", sites=args.sites, clients=args.clients,
-                 hosts=args.hosts, core=args.core, vms=args.vms,
-                 vm_memory_mib=args.vm_memory)
+    return build(args.topo, vm_memory_mib=args.vm_memory,
+                 **{p: getattr(args, p) for p in KINDS[args.topo].params})
 
 
 def _testbed(args):
-    from testbed.net import Testbed
     topo = _topology(args)
     return Testbed(topo, run_dir=args.run_dir,
                    stats_interval=args.stats_interval, link_bw=args.bw,
@@ -130,7 +133,6 @@ def cmd_where(args) -> int:
 
 
 def cmd_migrate(args) -> int:
-    from controller.hypervisor import MigrationError
     hv = _hypervisor(args.run)
     t0 = time.monotonic()
     try:
@@ -156,9 +158,9 @@ def cmd_migrate(args) -> int:
 
 
 def _hypervisor(run: str):
-    from controller.hypervisor import HostSpec
+    # libvirt-python: needed only for commands that talk to KVM hosts
     from controller.libvirt_hv import LibvirtHypervisor
-    path = os.path.join(run, "hypervisors.json")
+    path = RunDir(run).hypervisors
     try:
         with open(path) as fh:
             specs = [HostSpec(**s) for s in json.load(fh)]
@@ -169,16 +171,13 @@ def _hypervisor(run: str):
 
 
 def cmd_run(args) -> int:
-    from controller.config import ConfigError
-    from testbed import scenario
-    from testbed.runner import run_scenario
     try:
         scn = scenario.load(args.scenario)
     except ConfigError as exc:
         print(f"ovct: {exc}", file=sys.stderr)
         return 2
-    out = args.out or os.path.join("runs", f"{scn.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    summary = run_scenario(scn, os.path.abspath(out), mode=args.mode, accel=args.accel)
+    out = os.path.abspath(args.out or default_run(scn.name))
+    summary = run_scenario(scn, out, mode=args.mode, accel=args.accel)
     print(f"\n{scn.name} ({summary['update_mode']} mode, {summary['accel']}): "
           f"final placement {summary['final_placement']}")
     for m in summary["migrations"]:
@@ -200,7 +199,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_image(args) -> int:
-    from testbed import guest_image
     return guest_image.main([args.action] + (["--force"] if args.force else []))
 
 
@@ -228,7 +226,7 @@ def cmd_up(args) -> int:
         os.symlink(tb.run_dir, CURRENT)
         try:
             if args.cli:
-                from mininet.cli import CLI
+                from mininet.cli import CLI   # Debian's Mininet: only in the venv
                 CLI(tb.net)
             else:
                 print("in another shell: ovct where | ovct migrate vm1 pm1;  Ctrl-C to stop")
@@ -263,18 +261,14 @@ def main(argv=None) -> int:
     r = sub.add_parser("run", help="run a scenario file end to end")
     r.add_argument("scenario", help="scenario YAML (see experiments/scenarios/)")
     r.add_argument("--out", help="output directory (default runs/<name>-<time>)")
-    r.add_argument("--mode", choices=["fast", "paper"], help="override ovct.update_mode")
-    r.add_argument("--accel", choices=["auto", "kvm", "tcg"], help="override accel")
+    r.add_argument("--mode", choices=UPDATE_MODES, help="override ovct.update_mode")
+    r.add_argument("--accel", choices=accel.CHOICES, help="override accel")
     r.set_defaults(fn=cmd_run)
     i = sub.add_parser("image", help="build or locate the guest image")
     i.add_argument("action", choices=["build", "path", "hash"])
     i.add_argument("--force", action="store_true")
     i.set_defaults(fn=cmd_image)
     args = p.parse_args(argv)
-
-    def _term(signum, _frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, _term)
     try:
         return args.fn(args)
     except TopologyError as exc:
@@ -288,5 +282,14 @@ def main(argv=None) -> int:
         return 130
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The ``ovct`` command: SIGTERM stops it like Ctrl-C (everything
+    started is stopped), then :func:`main`."""
+    def _term(signum, _frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, _term)
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

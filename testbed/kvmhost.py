@@ -24,13 +24,8 @@ import subprocess
 from mininet.node import Host
 
 from testbed import libvirt_config as LC
-
-PRIVATE = {"/etc/libvirt": "etc", "/run/libvirt": "run", "/var/lib/libvirt": "lib",
-           "/var/cache/libvirt": "cache", "/var/log/libvirt": "log"}
-
-
-class KvmHostError(RuntimeError):
-    pass
+from testbed.libvirt_config import PRIVATE
+from testbed.network import must
 
 
 class KvmHost(Host):
@@ -54,26 +49,9 @@ class KvmHost(Host):
         short = PRIVATE[mount]
         return self.log_dir if short == "log" else os.path.join(self.state_dir, short)
 
-    @property
-    def socket_path(self) -> str:
-        return socket_path(self.state_dir)
-
-    @property
-    def uri(self) -> str:
-        """libvirt URI for the root namespace (the controller's process)."""
-        return f"qemu+unix:///system?socket={self.socket_path}"
-
-    @property
-    def tcp_uri(self) -> str:
-        """libvirt URI for the other KVM hosts (peer-to-peer migration)."""
-        return f"qemu+tcp://{self.IP()}/system"
-
     # -- bridge ---------------------------------------------------------------
     def _must(self, *cmd: str) -> str:
-        out, err, rc = self.pexec(list(cmd))
-        if rc != 0:
-            raise KvmHostError(f"{self.name}: {' '.join(cmd)} failed ({rc}): {err.strip()}")
-        return out
+        return must(self, list(cmd))
 
     def setup_bridge(self, ip_cidr: str, mac: str, bridge: str = "br0") -> None:
         """Move the host's address from its uplink onto a Linux bridge that
@@ -154,11 +132,6 @@ class KvmHost(Host):
     def terminate(self):
         super().terminate()
         shutil.rmtree(self.state_dir, ignore_errors=True)
-
-
-def socket_path(state_dir: str) -> str:
-    """Where a KVM host's libvirtd socket appears in the root namespace."""
-    return os.path.join(state_dir, PRIVATE["/run/libvirt"], "libvirt-sock")
 
 
 def _alive(pid: int) -> bool:

@@ -9,16 +9,30 @@ exists only inside the emulated network -- for peer-to-peer migration.
 """
 from __future__ import annotations
 
+import os
 import uuid
 import xml.etree.ElementTree as ET
 
+from controller.classes import LIBVIRTD_TCP_PORT, MIGRATION_STREAM_PORTS
+from testbed.accel import KVM, TCG
 from testbed.topology import VM
 
-#: the ports libvirt's QEMU driver uses for migration streams (qemu.conf
-#: defaults, written out so the controller's "migration" class matches)
-MIGRATION_PORT_MIN = 49152
-MIGRATION_PORT_MAX = 49215
-LIBVIRTD_TCP_PORT = 16509
+#: a KVM host's private directories (Mininet privateDirs): mount point in
+#: the host -> name of its backing directory under the host's state dir
+PRIVATE = {"/etc/libvirt": "etc", "/run/libvirt": "run", "/var/lib/libvirt": "lib",
+           "/var/cache/libvirt": "cache", "/var/log/libvirt": "log"}
+
+
+def socket_path(state_dir: str) -> str:
+    """Where a KVM host's libvirtd socket appears in the root namespace."""
+    return os.path.join(state_dir, PRIVATE["/run/libvirt"], "libvirt-sock")
+
+
+def libvirt_uri(state_dir: str) -> str:
+    """How the root namespace (the controller, the testbed) reaches the
+    libvirtd of the KVM host whose state lives in ``state_dir``."""
+    return f"qemu+unix:///system?socket={socket_path(state_dir)}"
+
 
 _NS = uuid.UUID("6f7c2d0e-0c7a-4f6b-9a57-0ac7e5b1d0c7")
 
@@ -65,8 +79,9 @@ def qemu_conf() -> str:
         "cgroup_controllers = [ ]",
         "namespaces = [ ]",
         'stdio_handler = "file"',
-        f"migration_port_min = {MIGRATION_PORT_MIN}",
-        f"migration_port_max = {MIGRATION_PORT_MAX}",
+        # written out so the controller's "migration" class matches them
+        f"migration_port_min = {MIGRATION_STREAM_PORTS[0]}",
+        f"migration_port_max = {MIGRATION_STREAM_PORTS[1]}",
         "",
     ])
 
@@ -84,9 +99,9 @@ def domain_xml(vm: VM, kernel: str, initrd: str, rootfs: str, accel: str,
     memory only.  Checksum/segmentation offloads are off on the virtio NIC:
     Open vSwitch's userspace datapath does not complete partial checksums.
     """
-    if accel not in ("kvm", "tcg"):
+    if accel not in (KVM, TCG):
         raise ValueError(f"accel must be kvm or tcg, not {accel!r}")
-    d = ET.Element("domain", type="kvm" if accel == "kvm" else "qemu")
+    d = ET.Element("domain", type="kvm" if accel == KVM else "qemu")
     ET.SubElement(d, "name").text = vm.name
     ET.SubElement(d, "uuid").text = domain_uuid(vm.name)
     ET.SubElement(d, "memory", unit="MiB").text = str(vm.memory_mib)
@@ -100,7 +115,7 @@ def domain_xml(vm: VM, kernel: str, initrd: str, rootfs: str, accel: str,
     ET.SubElement(os_, "cmdline").text = (cmdline + " " + extra_cmdline).strip()
     feats = ET.SubElement(d, "features")
     ET.SubElement(feats, "acpi")
-    if accel == "kvm":
+    if accel == KVM:
         ET.SubElement(d, "cpu", mode="host-model")
     ET.SubElement(d, "clock", offset="utc")
     ET.SubElement(d, "on_poweroff").text = "destroy"

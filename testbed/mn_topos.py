@@ -5,7 +5,7 @@ Usable as a Mininet custom file, as every Mininet user expects::
     sudo mn --custom testbed/mn_topos.py --topo paper \\
         --switch ovs,protocols=OpenFlow13,datapath=user \\
         --controller remote,ip=127.0.0.1,port=6653
-    sudo mn --custom testbed/mn_topos.py --topo multisite,6,2,1 ...
+    sudo mn --custom testbed/mn_topos.py --topo multisite,6,2,1,3 ...
 
 (start our controller first: ``python -m controller --port 6653``).
 """
@@ -41,15 +41,18 @@ class DataTopo(Topo):
                          **link_opts)
 
 
-class PaperTopo(DataTopo):
-    def build(self, **link_opts):
-        super().build(_topology.paper_topology(), link_opts)
+def _kind_topo(kind: "_topology.TopologyKind") -> type:
+    """A Mininet Topo class for one kind of the registry: ``--topo
+    <kind>,<p1>,<p2>...`` gives its parameters in order; other keyword
+    options (``bw``, ``delay`` ...) are link options."""
+    class KindTopo(DataTopo):
+        def build(self, *args, **opts):
+            params = {p: int(v) for p, v in zip(kind.params, args)}
+            params.update({k: int(opts.pop(k)) for k in list(opts) if k in kind.params})
+            super().build(kind.factory(**params), opts)
+    KindTopo.__name__ = KindTopo.__qualname__ = f"{kind.name.capitalize()}Topo"
+    KindTopo.__doc__ = kind.summary
+    return KindTopo
 
 
-class MultiSiteTopo(DataTopo):
-    def build(self, sites=4, clients=2, hosts=1, core=1, **link_opts):
-        super().build(_topology.multisite_topology(
-            int(sites), int(clients), int(hosts), int(core)), link_opts)
-
-
-topos = {"paper": PaperTopo, "multisite": MultiSiteTopo}
+topos = {name: _kind_topo(k) for name, k in _topology.KINDS.items()}

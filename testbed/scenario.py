@@ -33,6 +33,7 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from controller import config as cfgmod
+from testbed import accel as A
 from testbed import topology as T
 
 
@@ -41,7 +42,7 @@ class _Strict(BaseModel):
 
 
 class TopologySpec(_Strict):
-    kind: Literal["paper", "multisite"] = "paper"
+    kind: Literal[tuple(T.KINDS)] = "paper"
     sites: int = Field(4, ge=1, le=250)
     clients: int = Field(2, ge=0, le=250)
     hosts: int = Field(1, ge=0, le=250)
@@ -82,7 +83,7 @@ class Scenario(_Strict):
     vm_memory_mib: int = Field(256, ge=32, le=65536)
     host_memory_mib: int = Field(2048, ge=64)
     host_cpus: int = Field(2, ge=1)
-    accel: Literal["auto", "kvm", "tcg"] = "auto"
+    accel: Literal[A.CHOICES] = A.AUTO
     stats_interval_s: float = Field(2.0, gt=0)
     link_bw_mbit: Optional[float] = Field(None, gt=0)
     vms: tuple[VmPlacement, ...] = ()
@@ -141,11 +142,8 @@ class Scenario(_Strict):
     def build_topology(self) -> T.Topology:
         t = self.topology
         try:
-            if t.kind == "paper":
-                topo = T.paper_topology(self.vm_memory_mib)
-            else:
-                topo = T.multisite_topology(t.sites, t.clients, t.hosts, t.core, t.vms,
-                                            self.vm_memory_mib)
+            topo = T.build(t.kind, vm_memory_mib=self.vm_memory_mib,
+                           **{p: getattr(t, p) for p in T.kind(t.kind).params})
         except T.TopologyError as exc:
             raise ValueError(f"topology: {exc}") from None
         moved = {v.name: v.host for v in self.vms}

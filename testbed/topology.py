@@ -14,7 +14,7 @@ Address plan (one flat 10.0.0.0/8 subnet; the controller routes per IP):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable
 
 import networkx as nx
 
@@ -289,27 +289,38 @@ def multisite_topology(sites: int = 4, clients: int = 2, hosts: int = 1,
     return t.validate()
 
 
-TOPOLOGIES = {
-    "paper": paper_topology,
-    "multisite": multisite_topology,
-}
+@dataclass(frozen=True)
+class TopologyKind:
+    """A kind of topology the CLI, scenario files and ``mn --custom`` offer:
+    its factory and the parameters it takes (besides ``vm_memory_mib``), in
+    the order ``mn --topo <name>,<p1>,<p2>...`` gives them."""
+    name: str
+    factory: Callable[..., Topology]
+    params: tuple[str, ...]
+    summary: str
+
+
+#: the one registry of topology kinds
+KINDS: dict[str, TopologyKind] = {k.name: k for k in (
+    TopologyKind("paper", paper_topology, (),
+                 "the report's network: s1 joins s2 (tcl1, tcl2, pm1) and s3 (pm2)"),
+    TopologyKind("multisite", multisite_topology, ("sites", "clients", "hosts", "core", "vms"),
+                 "edge sites around a core ring; clients, KVM hosts and VMs per site"),
+)}
+
+
+def kind(name: str) -> TopologyKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise TopologyError(f"unknown topology {name!r}; known: "
+                            f"{', '.join(sorted(KINDS))}") from None
 
 
 def build(name: str, **params) -> Topology:
     """Build a named topology with keyword parameters (CLI / scenario use)."""
-    try:
-        factory = TOPOLOGIES[name]
-    except KeyError:
-        raise TopologyError(f"unknown topology {name!r}; known: "
-                            f"{', '.join(sorted(TOPOLOGIES))}") from None
+    factory = kind(name).factory
     try:
         return factory(**params)
     except TypeError as exc:
         raise TopologyError(f"topology {name!r}: {exc}") from None
-
-
-def host_pairs(topo: Topology) -> Iterable[tuple[Host, Host]]:
-    for a in topo.hosts:
-        for b in topo.hosts:
-            if a is not b:
-                yield a, b

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from testbed import ovs
 from testbed.net import Testbed
 from testbed.topology import paper_topology
 
@@ -41,7 +42,6 @@ def test_interrupt_cleans_up():
 
 
 def test_link_delay_without_netem_refused_before_anything_starts():
-    from testbed import ovs
     if ovs.netem_available():
         pytest.skip("this kernel has sch_netem")
     tb = Testbed(paper_topology(), run_dir=run_dir("cleanup-netem"), link_delay="5ms")

@@ -9,6 +9,8 @@ import nbformat
 import pandas as pd
 from nbclient import NotebookClient
 
+from controller import events as E
+from controller.rundir import RunDir
 from experiments import run_all
 from testbed import ROOT
 
@@ -41,9 +43,8 @@ def test_run_all_quick_and_notebook():
     assert f29["rate_per_session_after_pkt_s"] < f29["rate_per_session_before_pkt_s"]
 
     # both conditions came from one emulation: OVCT was switched on mid-run
-    from controller.record import read_jsonl
-    events = read_jsonl(os.path.join(out, "raw", "trial-1", "events.jsonl"))
-    assert [e["decided_sessions"] for e in events if e["type"] == "ovct_enabled"] == [2]
+    events = E.read(RunDir(os.path.join(out, "raw", "trial-1")).events)
+    assert [e["decided_sessions"] for e in E.of_type(events, E.OVCT_ENABLED)] == [2]
 
     mig = pd.read_csv(os.path.join(out, "migrations.csv"))
     assert set(mig[mig.condition == "after"].vm) == {"vm1", "vm2"}

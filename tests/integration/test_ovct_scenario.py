@@ -9,7 +9,7 @@ import re
 import pytest
 
 from controller import classes as C
-from controller.record import read_jsonl
+from controller import events as E
 from testbed import ROOT, scenario
 from testbed.runner import run_scenario
 
@@ -38,7 +38,7 @@ def test_paper_scenario_moves_vm1_next_to_tcl1(mode):
     assert summary["final_placement"]["vm2"] == "pm2"       # nobody used vm2
 
     # the four phases, in order, for one migration
-    events = read_jsonl(os.path.join(out, "events.jsonl"))
+    events = E.read(os.path.join(out, "events.jsonl"))
     kinds = [e["type"] for e in events if e.get("vm") == "vm1" and e["type"].startswith("ovct_")]
     for a, b in [("ovct_detect", "ovct_decision"), ("ovct_decision", "ovct_migration_start"),
                  ("ovct_migration_start", "ovct_network_update"),

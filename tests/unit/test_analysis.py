@@ -1,5 +1,6 @@
 """Analysis on small fixture data: tables, statistics, the projection
 arithmetic, CSV schemas, and that every plot renders."""
+import json
 import math
 import os
 
@@ -71,24 +72,23 @@ def test_plots_render(tmp_path):
     fig29_relayed.plot(rel, tot, proj, str(tmp_path))
     ph = [{"trial": f"{m}-1", "mode": m, "accel": "tcg", "quantity": q, "value": v, "unit": "s"}
           for m in ("fast", "paper") for q, v in (("migration", 7.0), ("ping_gap", 0.2))]
-    fig31_phases.plot(ph, str(tmp_path))
+    fig31_phases.plot(pd.DataFrame(ph), str(tmp_path))
     for name in ("fig27_rtt", "fig29_relayed", "fig30_projection", "fig31_phases"):
         for ext in ("png", "svg"):
             assert os.path.getsize(tmp_path / f"{name}.{ext}") > 1000
 
 
 def test_csv_schemas_are_tidy_with_units():
-    for cols in (A.PING_COLUMNS, A.RELAYED_COLUMNS, A.MIGRATION_COLUMNS, fig31_phases.FIELDS):
+    for cols in (A.PING_COLUMNS, A.RELAYED_COLUMNS, A.MIGRATION_COLUMNS, A.PHASE_COLUMNS):
         assert len(cols) == len(set(cols))
     assert "rtt_ms" in A.PING_COLUMNS and "t_s" in A.RELAYED_COLUMNS
     assert {"elapsed_ms", "downtime_ms", "data_total_bytes"} <= set(A.MIGRATION_COLUMNS)
-    assert "unit" in fig31_phases.FIELDS
+    assert "unit" in A.PHASE_COLUMNS
 
 
 def _paired_trial(tmp_path):
     """A raw trial folder as ensure_paper_trials leaves it: sessions start at
     mono 100, OVCT is switched on at 160, vm1 migrates 161-170."""
-    import json
     d = tmp_path / "trial-1"
     (d / "thinclients").mkdir(parents=True)
     (d / "thinclients" / "tcl1-vm1-0.jsonl").write_text(

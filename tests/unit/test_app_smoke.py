@@ -1,8 +1,6 @@
 """Build the real os-ken shim and call each handler once with a fake
 datapath (after Faucet's test_valveapp_smoke): catches wiring mistakes that
 only a live switch would otherwise show."""
-import json
-import os
 from types import SimpleNamespace
 
 import pytest
@@ -10,13 +8,19 @@ import pytest
 pytest.importorskip("os_ken")
 
 from os_ken.controller import ofp_event  # noqa: E402
+from os_ken.lib.packet import ethernet, ipv4, tcp  # noqa: E402
+from os_ken.lib.packet import packet as pkt  # noqa: E402
 from os_ken.ofproto import ofproto_v1_3 as ofp, ofproto_v1_3_parser as parser  # noqa: E402
 from os_ken.topology import event as topo_event  # noqa: E402
 from os_ken.topology.switches import Link, Port, Switch  # noqa: E402
 
 from controller import app as appmod  # noqa: E402
 from controller import classes as C  # noqa: E402
+from controller import events as E  # noqa: E402
 from controller import packets  # noqa: E402
+from controller.config import ControllerConfig, HypervisorEntry  # noqa: E402
+from controller.fake_hypervisor import FakeHypervisor  # noqa: E402
+from controller.rundir import RunDir  # noqa: E402
 from controller.settings import Settings  # noqa: E402
 
 
@@ -27,6 +31,12 @@ class FakeDP:
     def __init__(self, dpid):
         self.id = dpid
         self.sent = []
+        self._xid = 0
+
+    def set_xid(self, msg):
+        self._xid += 1
+        msg.set_xid(self._xid)
+        return self._xid
 
     def send_msg(self, msg):
         msg.serialize()          # must be a well-formed OpenFlow message
@@ -97,11 +107,11 @@ def test_handlers_smoke(app, tmp_path):
     app._switch_leave(topo_event.EventSwitchLeave(_switch(dp1, [1, 2])))
     assert 1 not in app.datapaths
 
-    events = [json.loads(ln) for ln in open(os.path.join(tmp_path, "events.jsonl"))]
+    events = E.read(RunDir(str(tmp_path)).events)
     kinds = [e["type"] for e in events]
     assert kinds.count("switch_enter") == 2 and "host_learnt" in kinds and "switch_leave" in kinds
     assert [e["event_id"] for e in events] == list(range(1, len(events) + 1))
-    stats = [json.loads(ln) for ln in open(os.path.join(tmp_path, "stats.jsonl"))]
+    stats = E.read(RunDir(str(tmp_path)).stats)
     assert stats[0]["type"] == "flow_stats" and stats[0]["by_class"]["vnc"] == [7, 700]
     assert stats[1]["type"] == "port_stats" and stats[1]["ports"]["1"] == [5, 6, 500, 600]
 
@@ -121,6 +131,114 @@ def test_an_engine_error_is_logged_and_the_worker_goes_on(app, tmp_path):
     app.ovct = SimpleNamespace(set_enabled=None, handle=boom, poll=lambda: None)
     app._ovct_q.put("ev")
     app._ovct_step(0)
-    errors = [json.loads(line) for line in open(tmp_path / "events.jsonl")
-              if '"ovct_error"' in line]
+    errors = E.of_type(E.read(RunDir(str(tmp_path)).events), E.OVCT_ERROR)
     assert errors and "boom" in errors[0]["error"]
+
+
+# -- the real OVCT path through the shim, with the fake hypervisor -----------------
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+TCL1_MAC, VM1_MAC = "00:00:00:00:00:01", "52:54:00:00:00:01"
+
+
+def _frame(*protocols) -> bytes:
+    p = pkt.Packet()
+    for proto in protocols:
+        p.add_protocol(proto)
+    p.serialize()
+    return bytes(p.data)
+
+
+def _garp(mac: str, ip: str) -> bytes:
+    return packets.arp_reply(mac, ip, "ff:ff:ff:ff:ff:ff", ip)
+
+
+@pytest.fixture
+def ovct_app(tmp_path, monkeypatch):
+    clock = Clock()
+    made = {}
+
+    def factory(specs):
+        made["hv"] = hv = FakeHypervisor(specs, clock, migration_s=6)
+        hv.add_vm("pm2", "vm1", "10.0.0.101", VM1_MAC, 256)
+        return hv
+    conf = ControllerConfig(hypervisors=(
+        HypervisorEntry(name="pm1", uri="qemu+unix:///system?socket=/x/1", address="10.0.0.11"),
+        HypervisorEntry(name="pm2", uri="qemu+unix:///system?socket=/x/2", address="10.0.0.12")))
+    monkeypatch.setattr(appmod, "SETTINGS", Settings(run_dir=str(tmp_path), stats_interval=1,
+                                                     config=conf, hypervisor_factory=factory,
+                                                     clock=clock))
+    a = appmod.OvctApp()
+    yield a, made["hv"], clock
+    a.event_log.close()
+    a.stats_log.close()
+
+
+def _drain(app):
+    while not app._ovct_q.empty():
+        app._ovct_step(0)
+    app._ovct_step(0)          # one more turn: timers (poll)
+
+
+def test_a_whole_ovct_migration_through_the_real_app(ovct_app, tmp_path):
+    app, hv, clock = ovct_app
+    dps = {d: FakeDP(d) for d in (1, 2, 3)}
+    for d, ports in ((1, [1, 2]), (2, [1, 2, 3, 4]), (3, [1, 2])):
+        app._switch_enter(topo_event.EventSwitchEnter(_switch(dps[d], ports)))
+    for a, b in (((1, 1), (2, 1)), ((1, 2), (3, 1))):
+        app._link_add(topo_event.EventLinkAdd(Link(_port(*a), _port(*b))))
+        app._link_add(topo_event.EventLinkAdd(Link(_port(*b), _port(*a))))
+    for d, port, mac, ip in ((2, 2, TCL1_MAC, "10.0.0.1"), (2, 4, "00:00:00:00:00:0b", "10.0.0.11"),
+                             (3, 2, "00:00:00:00:00:0c", "10.0.0.12"), (3, 2, VM1_MAC, "10.0.0.101")):
+        app._packet_in(ofp_event.EventOFPPacketIn(parser.OFPPacketIn(
+            dps[d], match=parser.OFPMatch(in_port=port), data=_garp(mac, ip))))
+
+    # phase 1: tcl1's SYN to vm1:5900, copied by s2's detect table
+    syn = _frame(ethernet.ethernet(dst=VM1_MAC, src=TCL1_MAC, ethertype=0x0800),
+                 ipv4.ipv4(src="10.0.0.1", dst="10.0.0.101", proto=6),
+                 tcp.tcp(src_port=40000, dst_port=5900, bits=tcp.TCP_SYN))
+    for dp in dps.values():
+        dp.sent.clear()
+    app._packet_in(ofp_event.EventOFPPacketIn(parser.OFPPacketIn(
+        dps[2], match=parser.OFPMatch(in_port=2), data=syn, table_id=0)))
+    _drain(app)
+    # phases 2 and 3: pm1 chosen, the fake migration started, the new path staged
+    assert [j.dst for j in hv.jobs] == ["pm1"]
+    staged = [m for dp in dps.values() for m in dp.sent if isinstance(m, parser.OFPFlowMod)
+              and C.parse_cookie(m.cookie).gen == 1]
+    assert staged and all(C.parse_cookie(m.cookie).dst == "10.0.0.101" for m in staged)
+
+    # phase 4: the VM resumes on pm1 (QEMU's RARP at s2 port 4): flows switch
+    clock.t += 5.5
+    rarp = _frame(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src=VM1_MAC, ethertype=0x8035))
+    app._packet_in(ofp_event.EventOFPPacketIn(parser.OFPPacketIn(
+        dps[2], match=parser.OFPMatch(in_port=4), data=rarp)))
+    _drain(app)
+    barriers = [(d, m.xid) for d, dp in dps.items() for m in dp.sent
+                if isinstance(m, parser.OFPBarrierRequest)]
+    assert {d for d, _ in barriers} == {1, 2, 3}
+    for d, xid in barriers:
+        reply = parser.OFPBarrierReply(dps[d])
+        reply.xid = xid
+        app._barrier_reply(ofp_event.EventOFPBarrierReply(reply))
+    _drain(app)
+    clock.t += 1                          # libvirt reports completion
+    _drain(app)
+
+    assert hv.locate("vm1") == "pm1" and app.ovct.moves == {}
+    live = [m for m in dps[2].sent if isinstance(m, parser.OFPFlowMod)
+            and m.command == ofp.OFPFC_ADD and C.parse_cookie(m.cookie).dst == "10.0.0.101"
+            and C.parse_cookie(m.cookie).gen == 0 and C.parse_cookie(m.cookie).cls in C.FORWARDING]
+    assert live and all(m.instructions[0].actions[0].port == 4 for m in live)
+    kinds = [e["type"] for e in E.read(RunDir(str(tmp_path)).events)]
+    ovct = [k for k in kinds if k.startswith("ovct_")]
+    assert ovct == ["ovct_detect", "ovct_decision", "ovct_migration_start", "ovct_vm_seen",
+                    "ovct_network_update", "ovct_network_confirmed", "ovct_migration_done"]
+

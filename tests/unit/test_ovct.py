@@ -3,94 +3,10 @@ import pytest
 
 from controller import classes as C
 from controller import flows as F
-from controller.fake_hypervisor import FakeHypervisor
-from controller.hypervisor import HostSpec
-from controller.ovct import Ovct, PolicyView, RouterNetwork
-from controller.routing import Packet, Router, VncConnection
-from testbed.topology import paper_topology
+from controller.ovct import SessionIdle
+from controller.routing import Packet, VncConnection
 
-from tests.unit.helpers import Harness
-
-VM1, VM1_MAC = "10.0.0.101", "52:54:00:00:00:01"
-VM2, VM2_MAC = "10.0.0.102", "52:54:00:00:00:02"
-
-
-class Clock:
-    def __init__(self):
-        self.t = 100.0
-
-    def __call__(self):
-        return self.t
-
-
-class World:
-    """Router + fake flow table + fake hypervisor + OVCT engine, paper network."""
-
-    def __init__(self, mode="fast", pm1_memory=2048, **policy):
-        self.clock = Clock()
-        self.h = Harness(paper_topology())
-        self.h.connect_all()
-        for name in ("tcl1", "tcl2", "pm1", "pm2"):
-            self.h.announce(name)
-        self.queue = []
-        r = self.h.router
-        r.on_vnc = self.queue.append
-        r.on_host_seen = lambda ip, loc, t: self.queue.append(("host_seen", ip, loc.dpid, loc.port, t))
-        self.hv = FakeHypervisor([HostSpec("pm1", "u1", "10.0.0.11", pm1_memory, 2),
-                                  HostSpec("pm2", "u2", "10.0.0.12", 2048, 2)],
-                                 self.clock, migration_s=6)
-        self.hv.add_vm("pm2", "vm1", VM1, VM1_MAC, 256)
-        self.hv.add_vm("pm2", "vm2", VM2, VM2_MAC, 256)
-        self.arp(VM1, VM1_MAC, 3, 2)
-        self.arp(VM2, VM2_MAC, 3, 2)
-        self.events = []
-        self.engine = Ovct(PolicyView(update_mode=mode, **policy), self.hv,
-                           RouterNetwork(r, self.h.feed), lambda k, p: self.events.append((k, p)),
-                           self.clock)
-
-    def arp(self, ip, mac, dpid, port):
-        pkt = Packet(mac, "ff:ff:ff:ff:ff:ff", F.ETH_ARP, 1, mac, ip, "00:00:00:00:00:00", ip)
-        self.h.feed(self.h.router.packet_in(dpid, port, pkt, b"", self.clock()))
-
-    def syn(self, client="tcl1", vm_ip=VM1, sport=40000, dport=5900, flags=F.TCP_SYN):
-        c = self.h.topo.host(client)
-        dpid, port = self.h.where(client)
-        pkt = Packet(c.mac, "52:54:00:00:00:01", F.ETH_IPV4, ip_src=c.ip, ip_dst=vm_ip,
-                     ip_proto=6, tcp_src=sport, tcp_dst=dport, tcp_flags=flags)
-        self.h.feed(self.h.router.packet_in(dpid, port, pkt, b"", self.clock(), F.TABLE_DETECT))
-        self.run()
-
-    def rarp(self, mac, dpid, port):
-        pkt = Packet(mac, "ff:ff:ff:ff:ff:ff", F.ETH_RARP)
-        self.h.feed(self.h.router.packet_in(dpid, port, pkt, b"", self.clock()))
-        self.run()
-
-    def run(self):
-        while self.queue:
-            self.engine.handle(self.queue.pop(0))
-        self.engine.poll()
-
-    def kinds(self):
-        return [k for k, _ in self.events]
-
-    def event(self, kind):
-        return [p for k, p in self.events if k == kind]
-
-    def path(self, ip=VM1, client="tcl1"):
-        return self.h.trace(client, ip)
-
-    def ack_barriers(self):
-        for m in [m for m in self.h.sent if isinstance(m, F.Barrier) and m.tag]:
-            self.queue.append(("barrier", m.tag, m.dpid, self.clock()))
-        self.run()
-
-    def land(self):
-        """The migration in flight completes (the fake takes 6 s) and every
-        switch answers its barrier."""
-        self.clock.t += 6
-        self.run()
-        self.ack_barriers()
-
+from tests.unit.world import VM1, VM1_MAC, VM2, World
 
 def test_far_vm_migrates_fast_mode_make_before_break():
     w = World("fast")
@@ -266,7 +182,7 @@ def test_session_end_fin_and_idle():
     w.syn(sport=40000)
     w.syn(sport=40000, flags=F.TCP_FIN | F.TCP_ACK)
     w.syn(sport=40002)
-    w.queue.append(("session_idle", ("10.0.0.1", 40002, VM1, 5900), w.clock() + 60))
+    w.queue.append(SessionIdle("10.0.0.1", 40002, VM1, 5900, w.clock() + 60))
     w.run()
     assert [e["reason"] for e in w.event("ovct_session_end")] == ["fin", "idle"]
     # the session monitor flow was installed on the client's edge switch

@@ -23,7 +23,7 @@ def test_split_per_switch_class_destination():
     assert relayed(t) == (22, 2200)           # control traffic is not relayed
     assert relayed(t, dpid=1) == (15, 1500)
     assert relayed(t, cls=C.VNC) == (17, 1700)
-    assert acc.by_switch_class(2) == {(2, C.VNC): [7, 700]}
+    assert acc.switch_totals(2) == ({C.VNC: [7, 700]}, {"10.0.0.12": {C.VNC: [7, 700]}})
     assert acc.polls == {1: 1, 2: 1}
 
 

@@ -1,0 +1,172 @@
+"""The KVM fleet: one libvirtd per emulated KVM host, the guests on them,
+and their VNC servers.
+
+Before the network starts, :meth:`KvmFleet.prepare` builds (or finds) the
+guest image and chooses KVM or TCG, and :meth:`KvmFleet.host_opts` tells
+Mininet to make the KVM hosts :class:`testbed.kvmhost.KvmHost` nodes.  Once
+the network is ready, :meth:`KvmFleet.start` starts each host's libvirtd,
+defines and starts every VM on its initial host, and waits until each VM is
+learnt by the controller and serves RFB on port 5900.  :meth:`KvmFleet.stop`
+destroys the guests and stops every libvirtd (and any QEMU it left) by PID.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from controller.hypervisor import HostSpec
+from controller.rundir import ROOT, RunDir
+from testbed import accel, guest_image
+from testbed.controller_proc import ControllerClient
+from testbed import libvirt_config as LC
+from testbed.topology import KVM_HOST, Topology
+from testbed.wait import wait_until
+
+LOG = logging.getLogger("ovct.testbed")
+
+
+class FleetError(RuntimeError):
+    pass
+
+
+class KvmFleet:
+    def __init__(self, topology: Topology, run: RunDir, state_root: str, python: str,
+                 accel: str | None = None, vm_boot_timeout: float = 120.0,
+                 host_memory_mib: int = 2048, host_cpus: int = 2):
+        self.topology = topology
+        self.run = run
+        self.state_root = state_root      # short: UNIX socket paths are limited
+        self.python = python
+        self.accel_request = accel
+        self.vm_boot_timeout = vm_boot_timeout
+        self.host_memory_mib = host_memory_mib
+        self.host_cpus = host_cpus
+        self.image = None
+        self.accel: str | None = None
+        self.accel_reason: str | None = None
+        self.hv = None
+        self.vm_boot_s: dict[str, float] = {}
+        self.hosts: list = []              # testbed.kvmhost.KvmHost nodes
+        self._left: list = []
+
+    # -- before the network -----------------------------------------------------------
+    def prepare(self) -> None:
+        self.image = guest_image.build(log=LOG.info)
+        self.accel, self.accel_reason = accel.choose(self.image.kernel, self.accel_request)
+
+    def _state_dir(self, host: str) -> str:
+        return os.path.join(self.state_root, host)
+
+    def host_opts(self) -> dict:
+        """Mininet node options that make the KVM hosts KvmHost nodes."""
+        # a Mininet node class: imported once a network starts (Debian's
+        # Mininet is importable only in the project's venv)
+        from testbed.kvmhost import KvmHost
+        return {h.name: {"cls": KvmHost, "state_dir": self._state_dir(h.name),
+                         "log_dir": self.run.host_logs(h.name)}
+                for h in self.topology.hosts_by_role(KVM_HOST)}
+
+    def host_specs(self) -> list[HostSpec]:
+        """The hypervisor inventory: where each KVM host's libvirtd will be."""
+        return [HostSpec(h.name, LC.libvirt_uri(self._state_dir(h.name)), h.ip,
+                         self.host_memory_mib, self.host_cpus)
+                for h in self.topology.hosts_by_role(KVM_HOST)]
+
+    # -- with the network ----------------------------------------------------------------
+    def start(self, network, client: ControllerClient) -> None:
+        # libvirt-python: needed only with KVM hosts
+        from controller.libvirt_hv import LibvirtHypervisor
+        self.hosts = [network.host(h.name) for h in self.topology.hosts_by_role(KVM_HOST)]
+        self._left = list(self.hosts)
+        self.network = network
+        run_id = os.path.basename(self.run.path)
+        for h in self.hosts:
+            h.start_libvirtd(run_id)
+        specs = self.host_specs()
+        self.hv = LibvirtHypervisor(specs)
+        self.run.write_json(self.run.hypervisors, [vars(sp) for sp in specs])
+
+        def reachable(h) -> bool:
+            if not h.libvirtd_alive():
+                raise FleetError(f"libvirtd of {h.name} exited; see {h.log_dir}")
+            try:
+                self.hv.domains(h.name)
+                return True
+            except Exception:
+                return False
+        for h in self.hosts:
+            wait_until(lambda: reachable(h), 30, f"libvirtd of {h.name}")
+        self._start_vms(client)
+
+    def domain_xml(self, vm) -> str:
+        os.makedirs(os.path.dirname(self.run.console_log(vm.name)), exist_ok=True)
+        return LC.domain_xml(vm, self.image.kernel, self.image.initrd, self.image.rootfs,
+                          self.accel, self.run.console_log(vm.name))
+
+    def _start_vms(self, client: ControllerClient) -> None:
+        started = {}
+        for vm in self.topology.vms:
+            conn = self.hv.open(vm.host)
+            try:
+                conn.defineXML(self.domain_xml(vm)).create()
+            finally:
+                conn.close()
+            started[vm.name] = time.monotonic()
+            self.network.host(vm.host).note_qemu_pids()
+        for vm in self.topology.vms:
+            wait_until(lambda: vm.ip in client.state().get("hosts", {}),
+                       self.vm_boot_timeout, f"{vm.name} to boot and be learnt",
+                       interval=0.2)
+            self.wait_vnc(vm.name, self.vm_boot_timeout)
+            self.vm_boot_s[vm.name] = time.monotonic() - started[vm.name]
+        self.run.write_json(self.run.vm_boot, {"accel": self.accel,
+                                               "boot_to_vnc_s": self.vm_boot_s})
+
+    def rfb_greeting(self, vm: str, from_host: str | None = None) -> str:
+        """The RFB greeting of a VM's VNC server, read from ``from_host``'s
+        namespace.  By default from the KVM host the VM runs on: that
+        connection stays on the host's bridge, so it neither crosses the
+        OpenFlow network nor looks like a thin client to OVCT."""
+        src = from_host or (self.hv.locate(vm) if self.hv else None) or self.topology.vm(vm).host
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        out, _err, _rc = self.network.host(src).pexec(
+            [self.python, "-m", "testbed.rfb", self.topology.vm(vm).ip], env=env)
+        return out.strip()
+
+    def wait_vnc(self, vm: str, timeout: float = 60.0) -> str:
+        def greeted():
+            text = self.rfb_greeting(vm)
+            return text if text.startswith("RFB 003.") else None
+        return wait_until(greeted, timeout, f"the VNC server of {vm}", interval=0.5)
+
+    # -- tear-down ------------------------------------------------------------------------
+    def stop(self) -> list[str]:
+        """Destroy every guest, stop every libvirtd; returns problems."""
+        problems = []
+        for h in self.hosts:
+            h.note_qemu_pids()
+            if self.hv is not None and h.libvirtd_alive():
+                try:
+                    conn = self.hv.open(h.name)
+                    try:
+                        for dom in conn.listAllDomains():
+                            if dom.isActive():
+                                dom.destroy()
+                    finally:
+                        conn.close()
+                except Exception as exc:
+                    problems.append(f"{h.name}: could not destroy guests: {exc}")
+            problems += h.stop_libvirtd()
+        if self.hv is not None:
+            self.hv.close()
+        self.hosts = []
+        return problems
+
+    def leftovers(self) -> list[str]:
+        out = []
+        for h in self._left:
+            out += h.leftovers()
+        if os.path.exists(self.state_root):
+            out.append(f"state directory {self.state_root}")
+        return out

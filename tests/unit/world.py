@@ -1,0 +1,93 @@
+"""The unit-level world OVCT runs in: the paper network's router wired to a
+fake flow table, the fake hypervisor and a fake clock, and the engine
+driven as the shim drives it (typed inputs through a queue)."""
+from controller import flows as F
+from controller.config import Policy
+from controller.fake_hypervisor import FakeHypervisor
+from controller.hypervisor import HostSpec
+from controller.ovct import BarrierReply, HostSeen, Ovct
+from controller.routernet import RouterNetwork
+from controller.routing import Packet
+from testbed.topology import paper_topology
+
+from tests.unit.helpers import Harness
+
+VM1, VM1_MAC = "10.0.0.101", "52:54:00:00:00:01"
+VM2, VM2_MAC = "10.0.0.102", "52:54:00:00:00:02"
+
+
+class Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+class World:
+    """Router + fake flow table + fake hypervisor + OVCT engine, paper network."""
+
+    def __init__(self, mode="fast", pm1_memory=2048, **policy):
+        self.clock = Clock()
+        self.h = Harness(paper_topology())
+        self.h.connect_all()
+        for name in ("tcl1", "tcl2", "pm1", "pm2"):
+            self.h.announce(name)
+        self.queue = []
+        r = self.h.router
+        r.on_vnc = self.queue.append
+        r.on_host_seen = lambda ip, loc, t: self.queue.append(HostSeen(ip, loc.dpid, loc.port, t))
+        self.hv = FakeHypervisor([HostSpec("pm1", "u1", "10.0.0.11", pm1_memory, 2),
+                                  HostSpec("pm2", "u2", "10.0.0.12", 2048, 2)],
+                                 self.clock, migration_s=6)
+        self.hv.add_vm("pm2", "vm1", VM1, VM1_MAC, 256)
+        self.hv.add_vm("pm2", "vm2", VM2, VM2_MAC, 256)
+        self.arp(VM1, VM1_MAC, 3, 2)
+        self.arp(VM2, VM2_MAC, 3, 2)
+        self.events = []
+        self.engine = Ovct(Policy(update_mode=mode, **policy), self.hv,
+                           RouterNetwork(r, self.h.feed),
+                           lambda ev: self.events.append((ev.TYPE, ev.payload())), self.clock)
+
+    def arp(self, ip, mac, dpid, port):
+        pkt = Packet(mac, "ff:ff:ff:ff:ff:ff", F.ETH_ARP, 1, mac, ip, "00:00:00:00:00:00", ip)
+        self.h.feed(self.h.router.packet_in(dpid, port, pkt, b"", self.clock()))
+
+    def syn(self, client="tcl1", vm_ip=VM1, sport=40000, dport=5900, flags=F.TCP_SYN):
+        c = self.h.topo.host(client)
+        dpid, port = self.h.where(client)
+        pkt = Packet(c.mac, "52:54:00:00:00:01", F.ETH_IPV4, ip_src=c.ip, ip_dst=vm_ip,
+                     ip_proto=6, tcp_src=sport, tcp_dst=dport, tcp_flags=flags)
+        self.h.feed(self.h.router.packet_in(dpid, port, pkt, b"", self.clock(), F.TABLE_DETECT))
+        self.run()
+
+    def rarp(self, mac, dpid, port):
+        pkt = Packet(mac, "ff:ff:ff:ff:ff:ff", F.ETH_RARP)
+        self.h.feed(self.h.router.packet_in(dpid, port, pkt, b"", self.clock()))
+        self.run()
+
+    def run(self):
+        while self.queue:
+            self.engine.handle(self.queue.pop(0))
+        self.engine.poll()
+
+    def kinds(self):
+        return [k for k, _ in self.events]
+
+    def event(self, kind):
+        return [p for k, p in self.events if k == kind]
+
+    def path(self, ip=VM1, client="tcl1"):
+        return self.h.trace(client, ip)
+
+    def ack_barriers(self):
+        for m in [m for m in self.h.sent if isinstance(m, F.Barrier) and m.tag]:
+            self.queue.append(BarrierReply(m.tag, m.dpid, self.clock()))
+        self.run()
+
+    def land(self):
+        """The migration in flight completes (the fake takes 6 s) and every
+        switch answers its barrier."""
+        self.clock.t += 6
+        self.run()
+        self.ack_barriers()
