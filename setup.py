@@ -29,10 +29,14 @@ setup(
         "pyOpenSSL>=24.0",
     ],
     extras_require={
-        # the notebook runs headless in the tests (nbclient + ipykernel)
-        "test": ["pytest>=7.4", "nbformat>=5.9", "nbclient>=0.9", "ipykernel>=6.25"],
+        # the notebook runs headless in the tests (nbclient + ipykernel);
+        # unit tests in random order, property-based tests, coverage of the
+        # pure core, and mutation testing (scripts/mutation.sh)
+        "test": ["pytest>=7.4", "nbformat>=5.9", "nbclient>=0.9", "ipykernel>=6.25",
+                 "hypothesis>=6.100", "pytest-randomly>=3.15", "pytest-cov>=5.0",
+                 "mutmut>=3.2,<4"],
     },
     entry_points={
-        "console_scripts": ["ovct = testbed.cli:main"],
+        "console_scripts": ["ovct = testbed.cli:run"],
     },
 )

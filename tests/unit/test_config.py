@@ -1,13 +1,8 @@
 """Policy/inventory validation: bad input names the field and stops before
 anything starts."""
-import os
-import subprocess
-import sys
-
 import pytest
 
 from controller import config as cfg
-from testbed import ROOT
 
 GOOD = {
     "ovct": {"update_mode": "paper", "hold_time_s": 30, "vnc_ports": [[5900, 5909]]},
@@ -66,19 +61,29 @@ def test_bad_yaml_and_missing_file(tmp_path):
         cfg.load(str(p))
 
 
-def test_controller_refuses_a_bad_config_before_listening(tmp_path):
+@pytest.fixture
+def no_controller_start(monkeypatch):
+    """The controller's own main, in-process, with os-ken's start replaced by
+    a failure: a validation regression fails this unit test instead of
+    starting a controller (the unit tier never starts anything)."""
+    from os_ken.base.app_manager import AppManager
+
+    def refuse(*_a, **_kw):
+        raise AssertionError("the controller would have started")
+    monkeypatch.setattr(AppManager, "run_apps", staticmethod(refuse))
+    from controller.__main__ import main
+    return main
+
+
+def test_controller_refuses_a_bad_config_before_listening(tmp_path, capsys, no_controller_start):
     p = tmp_path / "bad.yaml"
     p.write_text("ovct:\n  update_mode: slow\n")
-    res = subprocess.run([sys.executable, "-m", "controller", "--config", str(p),
-                          "--run-dir", str(tmp_path / "run"), "--port", "1"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=60,
-                         env=dict(os.environ, PYTHONPATH=ROOT))
-    assert res.returncode == 2
-    assert "ovct.update_mode" in res.stderr
+    rc = no_controller_start(["--config", str(p), "--run-dir", str(tmp_path / "run"),
+                              "--port", "1"])
+    assert rc == 2
+    assert "ovct.update_mode" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()          # nothing started, nothing written
     good = tmp_path / "good.yaml"
     good.write_text(cfg.dump(cfg.parse(GOOD)))
-    res = subprocess.run([sys.executable, "-m", "controller", "--config", str(good),
-                          "--check-config"], capture_output=True, text=True, cwd=ROOT,
-                         timeout=60, env=dict(os.environ, PYTHONPATH=ROOT))
-    assert res.returncode == 0 and "2 hypervisors" in res.stdout
+    assert no_controller_start(["--config", str(good), "--check-config"]) == 0
+    assert "2 hypervisors" in capsys.readouterr().out
