@@ -22,6 +22,7 @@ setup(
         "pydantic>=2.5,<3",
         "PyYAML>=6.0",
         "pingparsing>=1.4",
+        "psutil>=5.9",             # processes: teardown checks, cleanup verified from outside
         "vncdotool>=1.2",
         # twisted (under vncdotool) imports these; the venv sees Debian's
         # older pyOpenSSL otherwise, which breaks with PyPI's cryptography

@@ -77,7 +77,7 @@ class Testbed:
         self.controller_proc = ControllerProcess(self.rundir, python, stats_interval)
         self.client = ControllerClient(self.rundir, self.controller_proc)
         self.network: EmulatedNetwork | None = None
-        self.probes = Probes(self.topology, self.host)
+        self.probes = Probes(self.topology, self.host, self.rundir)
         state_root = os.path.join("/run/ovct", f"{os.getpid()}-{id(self) & 0xffff:x}")
         self.fleet = KvmFleet(self.topology, self.rundir, state_root, python, accel,
                               vm_boot_timeout, host_memory_mib, host_cpus) if self.kvm else None
@@ -249,8 +249,9 @@ class Testbed:
     def ping_pairs(self, pairs, count: int = 10, interval: float = 0.2, wait: float = 1.0):
         return self.probes.ping_pairs(pairs, count, interval, wait)
 
-    def start_ping(self, src: str, dst: str, interval: float = 0.01) -> BackgroundPing:
-        return self.probes.start_ping(src, dst, interval)
+    def start_ping(self, src: str, dst: str, interval: float = 0.01,
+                   log: str | None = None) -> BackgroundPing:
+        return self.probes.start_ping(src, dst, interval, log)
 
     def ping_all(self, count: int = 1):
         return self.probes.ping_all(count)

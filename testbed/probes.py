@@ -1,21 +1,43 @@
 """Probes: pings between emulated hosts, run in the source's namespace and
-parsed by :mod:`testbed.ping` (the one place that knows ping's output)."""
+parsed by :mod:`testbed.ping` (the one place that knows ping's output).
+
+A background ping writes straight into a file in the run directory (never
+into a pipe nobody reads: a pipe fills at 64 KiB and blocks ping after ~800
+replies), so it covers the whole window it is meant to; every ping process
+a helper starts is reaped on every path, also when it times out.
+"""
 from __future__ import annotations
 
+import itertools
+import os
 import signal
 import subprocess
 from typing import Callable
 
+from controller.rundir import RunDir
 from testbed import ping as pingmod
 from testbed.topology import Topology
 
 
-class Probes:
-    """``host(name)`` gives the Mininet node to run in."""
+def _reap(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """Make sure ``proc`` has exited (SIGKILL if it does not) and is reaped."""
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pass
 
-    def __init__(self, topology: Topology, host: Callable[[str], object]):
+
+class Probes:
+    """``host(name)`` gives the Mininet node to run in; background pings'
+    output goes to ``run``'s ``pings/`` directory."""
+
+    def __init__(self, topology: Topology, host: Callable[[str], object], run: RunDir):
         self.topology = topology
         self.host = host
+        self.run = run
+        self._n = itertools.count(1)
 
     def ip(self, name: str) -> str:
         """Address of a host or VM by name (an address is returned as is)."""
@@ -30,22 +52,37 @@ class Probes:
              wait: float = 1.0) -> pingmod.PingResult:
         return self.ping_pairs([(src, dst)], count, interval, wait)[(src, dst)]
 
-    def ping_pairs(self, pairs, count: int = 10, interval: float = 0.2,
-                   wait: float = 1.0) -> dict[tuple[str, str], pingmod.PingResult]:
-        """Ping every (src, dst) pair at the same time; returns when all are done."""
-        procs = [((src, dst), self.host(src).popen(
-            pingmod.command(self.ip(dst), count, interval, wait), text=True))
-            for src, dst in pairs]
-        res = {}
-        for (src, dst), proc in procs:
-            out, err = proc.communicate(timeout=count * interval + wait + 30)
-            res[(src, dst)] = pingmod.parse(out + err, src=src, dst=dst)
-        return res
+    def ping_pairs(self, pairs, count: int = 10, interval: float = 0.2, wait: float = 1.0,
+                   timeout: float | None = None) -> dict[tuple[str, str], pingmod.PingResult]:
+        """Ping every (src, dst) pair at the same time; returns when all are
+        done.  Each may take ``timeout`` s (default ``count * interval + wait
+        + 30``); a ping still running then is killed, and the call raises
+        TimeoutExpired."""
+        timeout = count * interval + wait + 30 if timeout is None else timeout
+        procs = []
+        try:
+            for src, dst in pairs:
+                procs.append(((src, dst), self.host(src).popen(
+                    pingmod.command(self.ip(dst), count, interval, wait), text=True)))
+            res = {}
+            for (src, dst), proc in procs:
+                out, err = proc.communicate(timeout=timeout)
+                res[(src, dst)] = pingmod.parse(out + err, src=src, dst=dst)
+            return res
+        finally:
+            for _pair, proc in procs:
+                _reap(proc)
 
-    def start_ping(self, src: str, dst: str, interval: float = 0.01) -> "BackgroundPing":
-        """Ping continuously from ``src`` until .stop() (which parses)."""
-        return BackgroundPing(self.host(src).popen(
-            pingmod.command(self.ip(dst), None, interval), text=True), src, dst)
+    def start_ping(self, src: str, dst: str, interval: float = 0.01,
+                   log: str | None = None) -> "BackgroundPing":
+        """Ping continuously from ``src`` until .stop() (which parses).  The
+        raw output goes to ``log`` (default ``pings/<src>-<dst>-bg<n>.txt``)."""
+        path = log or os.path.join(self.run.pings, f"{src}-{dst}-bg{next(self._n)}.txt")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as out:
+            proc = self.host(src).popen(pingmod.command(self.ip(dst), None, interval),
+                                        stdout=out, stderr=subprocess.STDOUT)
+        return BackgroundPing(proc, src, dst, path)
 
     def ping_all(self, count: int = 1) -> dict[tuple[str, str], pingmod.PingResult]:
         res = {}
@@ -58,12 +95,20 @@ class Probes:
 
 
 class BackgroundPing:
-    def __init__(self, proc: subprocess.Popen, src: str, dst: str):
-        self.proc, self.src, self.dst = proc, src, dst
+    def __init__(self, proc: subprocess.Popen, src: str, dst: str, path: str):
+        self.proc, self.src, self.dst, self.path = proc, src, dst, path
 
-    def stop(self) -> pingmod.PingResult:
-        """SIGINT (ping then prints its summary), wait, parse."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        out, err = self.proc.communicate(timeout=15)
-        return pingmod.parse(out + err, self.src, self.dst)
+    def stop(self, timeout: float = 15.0) -> pingmod.PingResult:
+        """SIGINT (ping then prints its summary), wait, parse its file.  A
+        ping that does not exit in ``timeout`` is killed (its summary is then
+        missing: parsing counts what it printed)."""
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            _reap(self.proc)
+        with open(self.path, encoding="utf-8", errors="replace") as fh:
+            return pingmod.parse(fh.read(), self.src, self.dst)

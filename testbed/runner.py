@@ -123,7 +123,8 @@ class ScenarioRun:
                                 initial_placement=tb.hv.placement())
             self.log(f"{self.scn.name}: network and VMs up ({tb.accel}); placement "
                      f"{self.summary['initial_placement']}")
-            self.probes = [(p, tb.start_ping(p.src, p.dst, p.interval_ms / 1000))
+            self.probes = [(p, tb.start_ping(p.src, p.dst, p.interval_ms / 1000,
+                                             log=self.run.ping_log(p.src, p.dst)))
                            for p in self.scn.probes]
             self.t0 = time.monotonic()
             try:
@@ -206,9 +207,7 @@ class ScenarioRun:
     def stop_probes(self) -> None:
         pings = {}
         for p, bg in self.probes:
-            res = bg.stop()
-            with open(self.run.ping_log(p.src, p.dst), "w") as fh:
-                fh.write(res.raw)
+            res = bg.stop()                # its raw output is in pings/ already
             pings[f"{p.src}->{p.dst}"] = {"sent": res.transmitted, "lost": res.loss,
                                           "max_gap_ms": res.max_gap_ms,
                                           "interval_ms": p.interval_ms}

@@ -2,7 +2,9 @@
 through the userspace datapath, and per-switch relayed-packet statistics."""
 import json
 import subprocess
+import time
 
+import psutil
 import pytest
 
 from controller import classes as C
@@ -96,3 +98,26 @@ def test_every_installed_flow_carries_our_cookie(net):
             info = C.parse_cookie(cookie)
             # os-ken's own LLDP trap (cookie 0, priority 65535) is the one exception
             assert info.ours or "priority=65535" in ln, ln
+
+
+def _our_pings() -> list[int]:
+    """ping processes started by this test process (Mininet's popen execs
+    ping through mnexec, so they are our children)."""
+    return [p.pid for p in psutil.Process().children(recursive=True) if p.name() == "ping"]
+
+
+def test_background_probe_covers_its_whole_window_and_leaves_no_ping(net, attach):
+    """A 10 ms probe over 60 s records (nearly) every reply: it writes to a
+    file, so it never blocks on a full pipe (it used to stop after ~800
+    replies, 13 s)."""
+    attach(net)
+    window_s = 60.0
+    bg = net.start_ping("tcl1", "pm2", interval=0.01)
+    time.sleep(window_s)          # the measurement's length, not a wait for state
+    res = bg.stop()
+    expected = window_s / 0.01
+    print(f"probe: {res.received} replies of {expected:.0f} expected, {res.transmitted} sent")
+    assert res.received >= 0.95 * expected, (res.received, res.transmitted)
+    assert res.times[-1] - res.times[0] >= window_s - 1
+    net.ping_pairs([("tcl1", "pm1"), ("tcl2", "pm2")], count=3, interval=0.05)
+    assert _our_pings() == []

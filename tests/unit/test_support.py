@@ -1,10 +1,14 @@
 """Preflight, set-up consistency, ping parsing, waiting."""
 import os
 import re
+import subprocess
 
 import pytest
 
+from controller.rundir import RunDir
 from testbed import ROOT, ovs, preflight
+from testbed.probes import Probes
+from testbed.topology import paper_topology
 from testbed import ping as P
 from testbed.wait import WaitTimeout, wait_until
 
@@ -100,3 +104,37 @@ def test_wait_until_returns_value_and_times_out():
         wait_until(lambda: False, 2, "the moon", interval=0.5, clock=clk, sleep=clk.sleep,
                    describe=lambda: "still 3")
     assert clk.t == 2.0
+
+
+class _LocalHost:
+    """Runs commands in this namespace (a stand-in for a Mininet node)."""
+
+    def __init__(self, argv):
+        self.argv = argv
+
+    def popen(self, cmd, **kw):
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        return subprocess.Popen(self.argv, **kw)
+
+
+def test_ping_helpers_reap_their_process_on_timeout_and_stop(tmp_path):
+    started = []
+
+    class Host(_LocalHost):
+        def popen(self, cmd, **kw):
+            p = super().popen(cmd, **kw)
+            started.append(p)
+            return p
+    probes = Probes(paper_topology(), lambda name: Host(["sleep", "30"]), RunDir(str(tmp_path)))
+    with pytest.raises(subprocess.TimeoutExpired):
+        probes.ping_pairs([("tcl1", "pm1"), ("tcl2", "pm1")], timeout=0.3)
+    assert len(started) == 2 and all(p.returncode is not None for p in started)
+    # a background "ping" that ignores SIGINT is killed, and what it wrote is parsed
+    probes = Probes(paper_topology(), lambda name: _LocalHost(
+        ["sh", "-c", "trap '' INT; echo 'PING 10.0.0.11 (10.0.0.11) 56(84) bytes of data.'; "
+                     "sleep 30"]), RunDir(str(tmp_path)))
+    bg = probes.start_ping("tcl1", "pm1")
+    res = bg.stop(timeout=0.5)
+    assert bg.proc.returncode is not None and res.received == 0
+    assert bg.path.startswith(str(tmp_path / "pings"))
