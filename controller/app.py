@@ -76,6 +76,9 @@ class OvctApp(app_manager.OSKenApp):
             self.router.on_vnc = self._ovct_q.put
             self.router.on_host_seen = lambda ip, loc, t: self._ovct_q.put(
                 HostSeen(ip, loc.dpid, loc.port, t))
+            # the hypervisor's domain events (a migration's phases) wake the
+            # worker at once: the switchover cannot wait for a poll
+            hv.watch(self._ovct_q.put)
 
     def start(self):
         # background loops start with the app, not on construction, so the

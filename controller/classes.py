@@ -25,7 +25,8 @@ VNC = "vnc"              # thin-client sessions (RFB)
 MIGRATION = "migration"  # libvirt/QEMU live-migration streams
 DETECT = "detect"        # copies of VNC SYN/FIN/RST to the controller (OVCT phase 1)
 SESSION = "session"      # per-VNC-session monitor flows (idle timeout = session end)
-CLASS_IDS = {CONTROL: 1, OTHER: 2, VNC: 3, MIGRATION: 4, DETECT: 5, SESSION: 6}
+HOLD = "hold"            # a migrating VM's traffic, held at the controller during switchover
+CLASS_IDS = {CONTROL: 1, OTHER: 2, VNC: 3, MIGRATION: 4, DETECT: 5, SESSION: 6, HOLD: 7}
 CLASS_NAMES = {v: k for k, v in CLASS_IDS.items()}
 
 DST_MASK = 0xFFFFFFFF
@@ -36,6 +37,8 @@ MAGIC_MASK = 0xFF << 56
 #: generation; with GEN_MASK added, one generation only
 DEST_COOKIE_MASK = MAGIC_MASK | DST_MASK
 DEST_GEN_COOKIE_MASK = MAGIC_MASK | GEN_MASK | DST_MASK
+#: every field: exactly one class, generation and destination
+FULL_COOKIE_MASK = MAGIC_MASK | CLASS_MASK | GEN_MASK | DST_MASK
 
 
 def ip_to_int(ip: str) -> int:

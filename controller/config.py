@@ -53,6 +53,9 @@ class Policy(_Strict):
     #: migrations at once; more wait their turn (two concurrent TCG
     #: migrations on 2 cores once corrupted a guest: see README)
     max_concurrent_migrations: int = Field(1, ge=1)
+    #: cap on a migration stream (libvirt's bandwidth parameter), Mbit/s;
+    #: 0: unlimited.  Trades migration time against collateral loss.
+    migration_bandwidth_mbit: float = Field(0.0, ge=0, le=100_000)
 
     @field_validator("vnc_ports", mode="before")
     @classmethod
@@ -71,7 +74,14 @@ class Policy(_Strict):
                 raise ValueError(f"bad port range [{lo}, {hi}]")
         return v
 
-    @field_validator("hold_time_s", "min_idle_cpus", "migration_timeout_s", mode="before")
+    def migration_bandwidth_mibps(self) -> int:
+        """The cap in libvirt's unit, MiB/s (0: unlimited; at least 1)."""
+        if not self.migration_bandwidth_mbit:
+            return 0
+        return max(1, round(self.migration_bandwidth_mbit * 1e6 / 8 / 2**20))
+
+    @field_validator("hold_time_s", "min_idle_cpus", "migration_timeout_s",
+                     "migration_bandwidth_mbit", mode="before")
     @classmethod
     def _int_ok_for_float(cls, v):
         return float(v) if isinstance(v, int) and not isinstance(v, bool) else v

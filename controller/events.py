@@ -40,8 +40,9 @@ HOST_MOVED = "host_moved"
 FLOWS_STAGED = "flows_staged"          # make-before-break step 1
 FLOWS_COMMITTED = "flows_committed"    # make-before-break step 2
 FLOWS_REPLACED = "flows_replaced"      # the report's delete-then-install
+TRAFFIC_HELD = "traffic_held"          # a paused VM's traffic kept at the controller
 ROUTING = (CONTROLLER_START, SWITCH_ENTER, SWITCH_LEAVE, LINK_ADD, LINK_DELETE, HOST_LEARNT,
-           HOST_MOVED, FLOWS_STAGED, FLOWS_COMMITTED, FLOWS_REPLACED)
+           HOST_MOVED, FLOWS_STAGED, FLOWS_COMMITTED, FLOWS_REPLACED, TRAFFIC_HELD)
 
 # -- statistics (stats.jsonl) ---------------------------------------------------
 FLOW_STATS = "flow_stats"    # dpid, poll, by_class {cls: [pk, by]}, by_dst {ip: {cls: [pk, by]}}
@@ -173,6 +174,31 @@ class MigrationDone(Event):
     setup_ms: float | None = None
     wall_s: float | None = None
     seen_at_dst_before_done_s: float | None = None
+    transferred_bytes: int | None = None       # actually sent (data_processed)
+    job: dict | None = None                    # every key of libvirt's jobStats
+
+
+@_register
+@dataclass(frozen=True)
+class MigrationProgress(Event):
+    """Phase 3, as the hypervisor reported it: ``step`` is dest_started
+    (incoming QEMU up), iteration (a pre-copy pass), source_paused
+    (stop-and-copy begins; in fast mode the VM's traffic is held from here,
+    ``held_flow_mods``), dest_resumed (the VM runs at the destination),
+    source_resumed (the migration was cancelled), source_stopped or
+    job_completed.  ``event_mono`` is when the event arrived."""
+    TYPE: ClassVar[str] = "ovct_migration_progress"
+    PHASE: ClassVar[int] = 3
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"iteration", "held_flow_mods"})
+    session: int
+    vm: str
+    step: str
+    host: str
+    detail: str
+    event_mono: float
+    since_start_s: float
+    iteration: int | None = None
+    held_flow_mods: int | None = None
 
 
 @_register
@@ -204,6 +230,8 @@ class NetworkUpdate(Event):
     flow_mods: int = 0
     migration_start_to_switch_s: float = 0.0
     seen_to_switch_s: float | None = None
+    released_frames: int = 0      # held while the VM was paused, delivered now
+    dropped_frames: int = 0       # held beyond the limit, lost
 
 
 @_register
@@ -275,6 +303,7 @@ OVCT_DECISION = Decision.TYPE
 OVCT_MIGRATION_START = MigrationStart.TYPE
 OVCT_MIGRATION_FAILED = MigrationFailed.TYPE
 OVCT_MIGRATION_DONE = MigrationDone.TYPE
+OVCT_MIGRATION_PROGRESS = MigrationProgress.TYPE
 OVCT_VM_SEEN = VmSeen.TYPE
 OVCT_NETWORK_UPDATE = NetworkUpdate.TYPE
 OVCT_NETWORK_CONFIRMED = NetworkConfirmed.TYPE
@@ -412,11 +441,23 @@ class MigrationTimeline:
     data_total_bytes: int | None = None
     iterations: int | None = None
     failed: str | None = None
+    # from the hypervisor's domain events (arrival, monotonic)
+    dest_started: float | None = None
+    source_paused: float | None = None
+    dest_resumed: float | None = None
+    transferred_bytes: int | None = None
+    released_frames: int | None = None
+    dropped_frames: int | None = None
+    job: dict | None = None
 
     def as_dict(self) -> dict:
         """Only what was observed (a phase that did not happen is absent)."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if getattr(self, f.name) is not None}
+
+
+_PROGRESS_FIELDS = {"dest_started": "dest_started", "source_paused": "source_paused",
+                    "dest_resumed": "dest_resumed"}
 
 
 def migrations(records: list[dict]) -> list[dict]:
@@ -440,11 +481,15 @@ def migrations(records: list[dict]) -> list[dict]:
             row.vm_seen = mono
         elif isinstance(ev, NetworkUpdate):
             row.network_updated, row.trigger, row.flow_mods = mono, ev.trigger, ev.flow_mods
+            row.released_frames, row.dropped_frames = ev.released_frames, ev.dropped_frames
+        elif isinstance(ev, MigrationProgress) and ev.step in _PROGRESS_FIELDS:
+            setattr(row, _PROGRESS_FIELDS[ev.step], ev.event_mono)
         elif isinstance(ev, NetworkConfirmed):
             row.network_confirmed = mono
         elif isinstance(ev, MigrationDone):
             row.migration_done, row.elapsed_ms, row.downtime_ms = mono, ev.elapsed_ms, ev.downtime_ms
             row.data_total_bytes, row.iterations = ev.data_total_bytes, ev.iterations
+            row.transferred_bytes, row.job = ev.transferred_bytes, ev.job
         elif isinstance(ev, MigrationFailed):
             row.failed = ev.reason
     return [r.as_dict() for r in rows.values() if r.decision == "migrate"]

@@ -43,6 +43,7 @@ PRIO_MISS = 0
 PRIO_DEST = 100
 PRIO_CLASS = 200
 PRIO_STAGING_OFFSET = 5      # staging (generation 1) flows sit this much lower
+PRIO_HOLD = 300              # above every class flow of a destination
 PRIO_SYN = 100
 PRIO_SESSION = 200
 PRIO_FIN = 300
@@ -181,6 +182,21 @@ def destination_flows(dpid: int, dst_ip: str, out_port: int,
                           ip_proto=IPPROTO_TCP, **{key: port}),
                     out_port, PRIO_CLASS + i - low, cookie, notify_removed=True))
     return flows
+
+
+def hold_destination(dpid: int, dst_ip: str) -> FlowMod:
+    """Send every IPv4 packet for ``dst_ip`` to the controller (which keeps
+    it) instead of forwarding it: a VM's traffic while it is paused for the
+    switchover of a live migration.  Generation 0, so deleting the live
+    flows deletes it too."""
+    return FlowMod(dpid, ADD, match(eth_type=ETH_IPV4, ipv4_dst=dst_ip), CONTROLLER,
+                   PRIO_HOLD, C.make_cookie(C.HOLD, dst_ip))
+
+
+def delete_hold(dpid: int, dst_ip: str) -> FlowMod:
+    """Remove only the hold flow of a destination (its live flows stay)."""
+    return FlowMod(dpid, DELETE, (), None, 0, C.make_cookie(C.HOLD, dst_ip),
+                   C.FULL_COOKIE_MASK)
 
 
 def repoint_destination(dpid: int, dst_ip: str, out_port: int, gen: int = 0) -> FlowMod:

@@ -17,6 +17,7 @@ import abc
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from typing import Callable
 
 
 class HypervisorError(RuntimeError):
@@ -76,6 +77,12 @@ class HostCapacity:
 
 @dataclass(frozen=True)
 class MigrationStats:
+    """A completed migration: libvirt's completed-job statistics, every key
+    of them in ``raw`` (``jobStats(COMPLETED)``), the commonly used ones
+    named.  ``data_total_bytes`` is what libvirt planned to transfer (the
+    guest's RAM); ``transferred_bytes`` is what was actually sent
+    (``data_processed``: RAM pages written to the stream, with their
+    headers)."""
     vm: str
     src: str
     dst: str
@@ -87,19 +94,22 @@ class MigrationStats:
     setup_ms: float | None
     wall_s: float                    # measured by the caller around the call
     raw: dict = field(default_factory=dict)
+    transferred_bytes: int | None = None
 
 
-#: libvirt's completed-job statistics keys -> our names
+#: libvirt's completed-job statistics keys -> our names for the ones we use
 JOB_STAT_KEYS = {
     "time_elapsed": "elapsed_ms", "downtime": "downtime_ms", "data_total": "data_total_bytes",
     "memory_bps": "memory_bps", "memory_iteration": "iterations", "setup_time": "setup_ms",
+    "data_processed": "transferred_bytes",
 }
 
 
 def stats_from_job(vm: str, src: str, dst: str, job: dict, wall_s: float) -> MigrationStats:
     vals = {ours: job.get(theirs) for theirs, ours in JOB_STAT_KEYS.items()}
-    return MigrationStats(vm=vm, src=src, dst=dst, wall_s=wall_s,
-                          raw={k: v for k, v in job.items()}, **vals)
+    if vals["transferred_bytes"] is None:
+        vals["transferred_bytes"] = job.get("memory_processed")
+    return MigrationStats(vm=vm, src=src, dst=dst, wall_s=wall_s, raw=dict(job), **vals)
 
 
 def cpu_used(prev: dict[str, tuple[float, int]], cur: dict[str, tuple[float, int]]) -> tuple[float, float]:
@@ -131,6 +141,30 @@ def parse_domain_xml(xml: str) -> dict:
             "ip": m.group(1) if m else None,
             "memory_mib": int(round(kib * scale)),
             "vcpus": int(root.findtext("./vcpu") or 1)}
+
+
+#: what a domain event says happened (libvirt's lifecycle events, as far
+#: as a migration needs them)
+STARTED = "started"          # a domain started (at a migration's destination: incoming)
+SUSPENDED = "suspended"      # paused (detail "migrated": the source's stop-and-copy)
+RESUMED = "resumed"          # running again (at the destination: switchover done;
+#                              at the source, detail "migrated": the migration was cancelled)
+STOPPED = "stopped"          # shut off (at the source after a completed migration)
+ITERATION = "iteration"      # a pre-copy pass began (``iteration`` counts them)
+JOB_COMPLETED = "job_completed"   # the source's job ended; ``stats`` holds libvirt's
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """Something a hypervisor reported about one domain, with the time (on
+    the watcher's clock) it arrived."""
+    vm: str
+    host: str
+    kind: str
+    detail: str = ""
+    time: float = 0.0
+    iteration: int | None = None
+    stats: dict | None = None
 
 
 class MigrationJob(abc.ABC):
@@ -169,7 +203,19 @@ class Hypervisor(abc.ABC):
     def capacity(self, host: str) -> HostCapacity: ...
 
     @abc.abstractmethod
-    def _start_migration(self, vm: str, src: str, dst: str, timeout: float) -> MigrationJob: ...
+    def _start_migration(self, vm: str, src: str, dst: str, timeout: float,
+                         bandwidth_mibps: int = 0) -> MigrationJob: ...
+
+    def pump(self) -> None:
+        """Deliver pending domain events now, on the caller's thread (the
+        engine calls it on every poll); real hypervisors deliver them from
+        their own thread and need not."""
+
+    def watch(self, sink: Callable[[DomainEvent], None]) -> bool:
+        """Deliver domain events (:class:`DomainEvent`) to ``sink`` from now
+        on, possibly from another thread; ``sink`` must not block.  Returns
+        False if this hypervisor reports none (then only polling tells)."""
+        return False
 
     def spec(self, host: str) -> HostSpec:
         try:
@@ -202,9 +248,11 @@ class Hypervisor(abc.ABC):
                 continue
         return out
 
-    def migrate(self, vm: str, dst: str, timeout: float = 300.0) -> MigrationJob:
+    def migrate(self, vm: str, dst: str, timeout: float = 300.0,
+                bandwidth_mibps: int = 0) -> MigrationJob:
         """Start a live migration of ``vm`` to ``dst``; checks arguments
-        first so a bad request changes nothing."""
+        first so a bad request changes nothing.  ``bandwidth_mibps`` caps the
+        migration stream (MiB/s; 0: unlimited)."""
         if dst not in self.specs:
             raise MigrationError(f"unknown destination host {dst!r}; known: "
                                  f"{', '.join(sorted(self.specs))}")
@@ -215,4 +263,6 @@ class Hypervisor(abc.ABC):
             raise MigrationError(f"{vm} already runs on {dst}")
         if not timeout > 0:
             raise MigrationError("timeout must be > 0")
-        return self._start_migration(vm, src, dst, timeout)
+        if bandwidth_mibps < 0:
+            raise MigrationError("bandwidth must be >= 0 MiB/s (0: unlimited)")
+        return self._start_migration(vm, src, dst, timeout, bandwidth_mibps)

@@ -5,18 +5,31 @@ Live migration is the report's ``virsh migrate --live --persistent``:
 talking to the destination's over the emulated network and the QEMU
 migration stream sent to the destination's data-network address.  It runs
 in a thread; the caller gets a :class:`MigrationJob` at once.
+
+Domain events (:meth:`LibvirtHypervisor.watch`): one connection per host
+kept open for libvirt's lifecycle, migration-iteration and job-completed
+events, dispatched by libvirt's default event loop in a thread of its own
+(registered before any connection is opened, so keepalives are answered
+too).  They time a migration's phases: the destination's QEMU starting, the
+source pausing for stop-and-copy, the destination resuming.  A watch
+connection that dies (a libvirtd restarted) is opened again.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from typing import Callable
 
 import libvirt
 
-from controller.hypervisor import (DomainInfo, HostCapacity, HostSpec, Hypervisor,
-                                   HypervisorError, MigrationError, MigrationJob,
+from controller import hypervisor as H
+from controller.hypervisor import (DomainEvent, DomainInfo, HostCapacity, HostSpec,
+                                   Hypervisor, HypervisorError, MigrationError, MigrationJob,
                                    MigrationStats, cpu_used, parse_domain_xml,
                                    stats_from_job)
+
+LOG = logging.getLogger("ovct.libvirt")
 
 MIGRATE_FLAGS = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
                  | libvirt.VIR_MIGRATE_PERSIST_DEST)
@@ -28,14 +41,53 @@ def _silence(_ctx, _err):
 
 libvirt.registerErrorHandler(_silence, None)
 
+_LOOP_LOCK = threading.Lock()
+_LOOP: threading.Thread | None = None
+
+
+def _ensure_event_loop() -> None:
+    """libvirt's default event loop, once per process, in a daemon thread."""
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is not None:
+            return
+        libvirt.virEventRegisterDefaultImpl()
+
+        def run():
+            while True:
+                libvirt.virEventRunDefaultImpl()
+        _LOOP = threading.Thread(target=run, name="libvirt-events", daemon=True)
+        _LOOP.start()
+
+
+#: libvirt lifecycle event -> our kind, and its detail codes -> names
+_LIFECYCLE = {
+    libvirt.VIR_DOMAIN_EVENT_STARTED: (H.STARTED, {
+        libvirt.VIR_DOMAIN_EVENT_STARTED_MIGRATED: "migrated"}),
+    libvirt.VIR_DOMAIN_EVENT_SUSPENDED: (H.SUSPENDED, {
+        libvirt.VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED: "migrated"}),
+    libvirt.VIR_DOMAIN_EVENT_RESUMED: (H.RESUMED, {
+        libvirt.VIR_DOMAIN_EVENT_RESUMED_MIGRATED: "migrated"}),
+    libvirt.VIR_DOMAIN_EVENT_STOPPED: (H.STOPPED, {
+        libvirt.VIR_DOMAIN_EVENT_STOPPED_MIGRATED: "migrated"}),
+}
+
 
 class LibvirtHypervisor(Hypervisor):
-    def __init__(self, specs: list[HostSpec], cpu_sample_s: float = 0.5):
+    def __init__(self, specs: list[HostSpec], cpu_sample_s: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic):
+        _ensure_event_loop()
         super().__init__(specs)
         self.cpu_sample_s = cpu_sample_s
+        self.clock = clock
         self._conns: dict[str, libvirt.virConnect] = {}
         self._cpu: dict[str, tuple[float, dict[str, tuple[float, int]]]] = {}
         self._lock = threading.Lock()
+        self._sink: Callable[[DomainEvent], None] | None = None
+        self._watch_conns: dict[str, libvirt.virConnect] = {}
+        self._watcher: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._unwatched: set[str] = set()      # hosts whose failure was logged
 
     def open(self, host: str) -> libvirt.virConnect:
         """A fresh connection to a host's libvirtd (callers own it)."""
@@ -60,13 +112,90 @@ class LibvirtHypervisor(Hypervisor):
             return conn
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
-            for conn in self._conns.values():
+            for conn in [*self._conns.values(), *self._watch_conns.values()]:
                 try:
                     conn.close()
                 except libvirt.libvirtError:
                     pass
             self._conns.clear()
+            self._watch_conns.clear()
+
+    # -- domain events ----------------------------------------------------------
+    def watch(self, sink: Callable[[DomainEvent], None]) -> bool:
+        self._sink = sink
+        for host in self.specs:
+            self._watch_host(host)
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._rewatch, name="libvirt-watch",
+                                             daemon=True)
+            self._watcher.start()
+        return True
+
+    def watching(self) -> set[str]:
+        """The hosts whose domain events arrive now."""
+        with self._lock:
+            conns = dict(self._watch_conns)
+        out = set()
+        for host, conn in conns.items():
+            try:
+                if conn.isAlive():
+                    out.add(host)
+            except libvirt.libvirtError:
+                pass
+        return out
+
+    def _watch_host(self, host: str) -> None:
+        try:
+            conn = self.open(host)
+            conn.setKeepAlive(5, 3)
+            conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                        self._on_lifecycle, host)
+            conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION,
+                                        self._on_iteration, host)
+            conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+                                        self._on_job_completed, host)
+        except (HypervisorError, libvirt.libvirtError) as exc:
+            if host not in self._unwatched:    # say it once, keep trying
+                LOG.info("cannot watch %s's domain events yet (retrying every second): %s",
+                         host, exc)
+                self._unwatched.add(host)
+            return
+        self._unwatched.discard(host)
+        LOG.info("watching %s's domain events", host)
+        with self._lock:
+            self._watch_conns[host] = conn
+
+    def _rewatch(self) -> None:
+        """Open a host's watch connection again when it died."""
+        while not self._closed.wait(1.0):
+            for host in self.specs:
+                conn = self._watch_conns.get(host)
+                try:
+                    alive = conn is not None and conn.isAlive()
+                except libvirt.libvirtError:
+                    alive = False
+                if not alive:
+                    self._watch_host(host)
+
+    def _emit(self, ev: DomainEvent) -> None:
+        if self._sink is not None:
+            self._sink(ev)
+
+    def _on_lifecycle(self, _conn, dom, event, detail, host) -> None:
+        kind, details = _LIFECYCLE.get(event, (None, {}))
+        if kind is not None:
+            self._emit(DomainEvent(dom.name(), host, kind, details.get(detail, str(detail)),
+                                   self.clock()))
+
+    def _on_iteration(self, _conn, dom, iteration, host) -> None:
+        self._emit(DomainEvent(dom.name(), host, H.ITERATION, "", self.clock(),
+                               iteration=iteration))
+
+    def _on_job_completed(self, _conn, dom, params, host) -> None:
+        self._emit(DomainEvent(dom.name(), host, H.JOB_COMPLETED, "", self.clock(),
+                               stats=dict(params)))
 
     def domains(self, host: str) -> list[DomainInfo]:
         conn = self._conn(host)
@@ -107,17 +236,20 @@ class LibvirtHypervisor(Hypervisor):
         return HostCapacity(host, spec.memory_mib, mem, spec.cpus, used,
                             window or cur[0] - prev[0], node_free)
 
-    def _start_migration(self, vm: str, src: str, dst: str, timeout: float) -> MigrationJob:
-        job = LibvirtMigrationJob(self, vm, src, dst, timeout)
+    def _start_migration(self, vm: str, src: str, dst: str, timeout: float,
+                         bandwidth_mibps: int = 0) -> MigrationJob:
+        job = LibvirtMigrationJob(self, vm, src, dst, timeout, bandwidth_mibps)
         job.start()
         return job
 
 
 class LibvirtMigrationJob(MigrationJob):
-    def __init__(self, hv: LibvirtHypervisor, vm: str, src: str, dst: str, timeout: float):
+    def __init__(self, hv: LibvirtHypervisor, vm: str, src: str, dst: str, timeout: float,
+                 bandwidth_mibps: int = 0):
         super().__init__(vm, src, dst)
         self.hv = hv
         self.timeout = timeout
+        self.bandwidth_mibps = bandwidth_mibps
         self._done = threading.Event()
         self._stats: MigrationStats | None = None
         self._error: str | None = None
@@ -138,6 +270,8 @@ class LibvirtMigrationJob(MigrationJob):
             conn = self.hv.open(self.src)
             dom = conn.lookupByName(self.vm)
             params = {libvirt.VIR_MIGRATE_PARAM_URI: f"tcp://{dst.address}"}
+            if self.bandwidth_mibps:            # MiB/s; libvirt: 0 is unlimited
+                params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = int(self.bandwidth_mibps)
             dom.migrateToURI3(dst.migrate_uri, params, MIGRATE_FLAGS)
             wall = time.monotonic() - t0
             dconn = self.hv.open(self.dst)

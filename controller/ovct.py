@@ -34,10 +34,12 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from controller import events as E
+from controller import hypervisor as H
 from controller.config import Policy
+from controller.hypervisor import (DomainEvent, Hypervisor, HypervisorError, MigrationError,
+                                   MigrationJob, MigrationStats)
 from controller.modes import FAST
-from controller.hypervisor import Hypervisor, HypervisorError, MigrationError, MigrationJob
-from controller.routing import VncConnection
+from controller.routing import Update, VncConnection
 
 
 class Network(Protocol):
@@ -48,11 +50,12 @@ class Network(Protocol):
     # each returns the number of flow-mods sent (and, for the two that
     # switch traffic, the switches whose barrier replies will carry ``tag``)
     def prepare_move(self, ip: str, dpid: int, port: int) -> int: ...
-    def commit_move(self, ip: str, tag: str) -> tuple[int, set[int]]: ...
+    def hold(self, ip: str) -> int: ...
+    def commit_move(self, ip: str, tag: str) -> Update: ...
     def abort_move(self, ip: str) -> int: ...
     def pin(self, ip: str) -> None: ...
     def unpin(self, ip: str) -> int: ...
-    def paper_move(self, ip: str, dpid: int, port: int, tag: str) -> tuple[int, set[int]]: ...
+    def paper_move(self, ip: str, dpid: int, port: int, tag: str) -> Update: ...
     def session_monitor(self, conn: VncConnection, idle_s: int) -> None: ...
 
 
@@ -89,7 +92,7 @@ class SessionIdle:
         return (self.client_ip, self.client_port, self.vm_ip, self.vm_port)
 
 
-Input = VncConnection | HostSeen | BarrierReply | SessionIdle
+Input = VncConnection | HostSeen | BarrierReply | SessionIdle | DomainEvent
 
 
 @dataclass
@@ -122,10 +125,19 @@ class Move:
     pending_barriers: set[int] = field(default_factory=set)
     confirmed: float | None = None        # every switch acknowledged the update
     tag: str = ""
-    stats: object = None
+    stats: MigrationStats | None = None
+    # from the hypervisor's domain events (monotonic), when it reports them
+    dst_started: float | None = None      # the destination's QEMU is up (incoming)
+    src_paused: float | None = None       # the source stopped for stop-and-copy
+    dst_resumed: float | None = None      # the VM runs at the destination
+    held: bool = False                    # its traffic is kept at the controller
 
 #: give up waiting for barrier replies after this long (a switch went away)
 BARRIER_TIMEOUT_S = 10.0
+#: fast mode: the VM resumed at the destination (libvirt says) but its RARP
+#: has not been seen this long after: switch anyway (the RARP normally comes
+#: ~50 ms after the resume; libvirt's completion only ~1.6 s later)
+RESUME_SWITCH_GRACE_S = 0.5
 #: re-read every host's capacity this often in the background, so a decision
 #: finds recent CPU-time samples and need not take a sampling window itself
 #: (the report's SSH checks took ~10 s here)
@@ -142,6 +154,9 @@ class Ovct:
         self.clock = clock
         self.sessions: dict[tuple[str, int, str, int], Session] = {}
         self.moves: dict[str, Move] = {}          # vm -> move in flight
+        #: vm -> its last move that ended: domain events that arrive after
+        #: the outcome (the source resuming after a failure) still count
+        self.ended_moves: dict[str, Move] = {}
         self.last_moved: dict[str, float] = {}     # vm -> when its last move ended
         self._next_session = 1
         self._vm_cache: tuple[float, dict[str, tuple[str, str, int]]] = (-1e9, {})
@@ -210,6 +225,8 @@ class Ovct:
             self.barrier_ack(ev.tag, ev.dpid, ev.time)
         elif isinstance(ev, SessionIdle):
             self.session_end(ev.key, "idle", ev.time)
+        elif isinstance(ev, DomainEvent):
+            self.domain_event(ev)
         else:
             raise TypeError(f"not an OVCT input: {ev!r}")
 
@@ -314,7 +331,8 @@ class Ovct:
         mode = self.policy.update_mode
         now = self.clock()
         try:
-            job = self.hv.migrate(s.vm, dst, timeout=self.policy.migration_timeout_s)
+            job = self.hv.migrate(s.vm, dst, timeout=self.policy.migration_timeout_s,
+                                  bandwidth_mibps=self.policy.migration_bandwidth_mibps())
         except MigrationError as exc:
             self.emit(E.MigrationFailed(session=s.id, vm=s.vm, src=src, dst=dst, reason=str(exc)))
             return
@@ -339,12 +357,16 @@ class Ovct:
                 pass
 
     def poll(self) -> None:
+        self.hv.pump()
         now = self.clock()
         # also while off: switching on then decides at once, and the
         # hypervisors see the same background load either way
         if now - self._refreshed >= CAPACITY_REFRESH_S:
             self.refresh_capacity()
         for m in list(self.moves.values()):
+            if (m.mode == FAST and m.switched is None and m.dst_resumed is not None
+                    and now - m.dst_resumed >= RESUME_SWITCH_GRACE_S):
+                self.switch(m, "VM resumed at destination (libvirt)")
             if m.switched is not None and m.confirmed is None and \
                     now - m.switched > BARRIER_TIMEOUT_S:
                 m.confirmed = now
@@ -356,8 +378,9 @@ class Ovct:
             try:
                 m.stats = m.job.result(0)
             except MigrationError as exc:
-                del self.moves[m.vm]
+                self._end_move(m)
                 undone = self.net.abort_move(m.vm_ip) if m.mode == FAST else self.net.unpin(m.vm_ip)
+                m.held = False
                 self.last_moved[m.vm] = now
                 self.emit(E.MigrationFailed(session=m.session, vm=m.vm, src=m.src, dst=m.dst,
                                             reason=str(exc), kept_old_flows=True,
@@ -371,7 +394,8 @@ class Ovct:
                 data_total_bytes=st.data_total_bytes, iterations=st.iterations,
                 memory_bps=st.memory_bps, setup_ms=st.setup_ms, wall_s=st.wall_s,
                 seen_at_dst_before_done_s=(round(now - m.seen_at_dst, 6)
-                                           if m.seen_at_dst else None)))
+                                           if m.seen_at_dst else None),
+                transferred_bytes=st.transferred_bytes, job=dict(st.raw)))
             self.last_moved[m.vm] = now
             if m.switched is None:
                 self.switch(m, "migration completed")
@@ -379,7 +403,7 @@ class Ovct:
 
     def _maybe_finish(self, m: Move) -> None:
         if m.stats is not None and m.confirmed is not None:
-            self.moves.pop(m.vm, None)
+            self._end_move(m)
             self.last_moved[m.vm] = self.clock()
         self._resume_waiting()
 
@@ -403,22 +427,66 @@ class Ovct:
                 if m.mode == FAST and m.switched is None:
                     self.switch(m, "VM seen at destination (RARP)")
 
+    def _end_move(self, m: Move) -> None:
+        self.moves.pop(m.vm, None)
+        self.ended_moves[m.vm] = m
+
+    def domain_event(self, ev: DomainEvent) -> None:
+        """What the hypervisor reported about a VM that is moving: the
+        migration's phases.  In fast mode, the moment the source pauses for
+        stop-and-copy, the VM's traffic is held at the controller (the hold
+        flows outrank its live ones), so packets that would reach the
+        stopped source wait instead, and are delivered at the destination
+        when the flows switch (or, should the migration fail, where the VM
+        still runs)."""
+        m = self.moves.get(ev.vm) or self.ended_moves.get(ev.vm)
+        if m is None:
+            return
+        at_src, at_dst = ev.host == m.src, ev.host == m.dst
+        step = None
+        held_flow_mods = None
+        if ev.kind == H.STARTED and at_dst:
+            m.dst_started, step = ev.time, "dest_started"
+        elif ev.kind == H.ITERATION and at_src:
+            step = "iteration"
+        elif ev.kind == H.SUSPENDED and at_src:
+            m.src_paused, step = ev.time, "source_paused"
+            if (m.mode == FAST and m.switched is None and not m.held
+                    and self.moves.get(m.vm) is m):
+                held_flow_mods = self.net.hold(m.vm_ip)
+                m.held = True
+        elif ev.kind == H.RESUMED and at_dst:
+            m.dst_resumed, step = ev.time, "dest_resumed"
+        elif ev.kind == H.RESUMED and at_src:
+            step = "source_resumed"             # the migration was cancelled
+        elif ev.kind == H.STOPPED and at_src:
+            step = "source_stopped"
+        elif ev.kind == H.JOB_COMPLETED and at_src:
+            step = "job_completed"
+        if step is not None:
+            self.emit(E.MigrationProgress(
+                session=m.session, vm=m.vm, step=step, host=ev.host, detail=ev.detail,
+                event_mono=ev.time, since_start_s=round(ev.time - m.started, 6),
+                iteration=ev.iteration, held_flow_mods=held_flow_mods))
+
     def switch(self, m: Move, trigger: str) -> None:
         m.switched = self.clock()
         m.switch_trigger = trigger
         if m.mode == FAST:
-            n, dpids = self.net.commit_move(m.vm_ip, m.tag)
+            up = self.net.commit_move(m.vm_ip, m.tag)
         else:
-            n, dpids = self.net.paper_move(m.vm_ip, *m.dst_loc, m.tag)
-        m.pending_barriers = set(dpids)
-        if not dpids:
+            up = self.net.paper_move(m.vm_ip, *m.dst_loc, m.tag)
+        m.held = False
+        m.pending_barriers = set(up.barriers)
+        if not up.barriers:
             m.confirmed = m.switched
         self.emit(E.NetworkUpdate(
             session=m.session, vm=m.vm, mode=m.mode, trigger=trigger, dst=m.dst,
-            to_switch=m.dst_loc[0], to_port=m.dst_loc[1], flow_mods=n,
+            to_switch=m.dst_loc[0], to_port=m.dst_loc[1], flow_mods=up.flow_mods,
             migration_start_to_switch_s=round(m.switched - m.started, 6),
             seen_to_switch_s=(round(m.switched - m.seen_at_dst, 6)
-                              if m.seen_at_dst else None)))
+                              if m.seen_at_dst else None),
+            released_frames=up.released, dropped_frames=up.dropped))
 
     def barrier_ack(self, tag: str, dpid: int, t: float) -> None:
         m = next((m for m in self.moves.values() if m.tag == tag), None)

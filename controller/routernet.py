@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 from typing import Callable
 
-from controller.flows import Barrier, FlowMod, Message, session_monitor
-from controller.routing import Router, VncConnection
+from controller.flows import Barrier, FlowMod, Message, PacketOut, session_monitor
+from controller.routing import Router, Update, VncConnection
 
 
 class RouterNetwork:
@@ -46,9 +46,16 @@ class RouterNetwork:
     def prepare_move(self, ip: str, dpid: int, port: int) -> int:
         return self._flow_mods(self._do(self.router.prepare_move, ip, dpid, port))
 
-    def commit_move(self, ip: str, tag: str) -> tuple[int, set[int]]:
-        msgs = self._do(self.router.commit_move, ip, tag)
-        return self._flow_mods(msgs), self._barriers(msgs, tag)
+    def hold(self, ip: str) -> int:
+        return self._flow_mods(self._do(self.router.hold, ip))
+
+    def commit_move(self, ip: str, tag: str) -> Update:
+        with self.lock:
+            msgs = self.router.commit_move(ip, tag)
+            dropped = self.router.release_log.pop(ip, (0, 0))[1]
+        self.send(msgs)
+        return Update(self._flow_mods(msgs), frozenset(self._barriers(msgs, tag)),
+                      sum(isinstance(m, PacketOut) for m in msgs), dropped)
 
     def abort_move(self, ip: str) -> int:
         return self._flow_mods(self._do(self.router.abort_move, ip))
@@ -60,9 +67,9 @@ class RouterNetwork:
     def unpin(self, ip: str) -> int:
         return self._flow_mods(self._do(self.router.unpin, ip))
 
-    def paper_move(self, ip: str, dpid: int, port: int, tag: str) -> tuple[int, set[int]]:
+    def paper_move(self, ip: str, dpid: int, port: int, tag: str) -> Update:
         msgs = self._do(self.router.paper_move, ip, dpid, port, tag)
-        return self._flow_mods(msgs), self._barriers(msgs, tag)
+        return Update(self._flow_mods(msgs), frozenset(self._barriers(msgs, tag)))
 
     def session_monitor(self, conn: VncConnection, idle_s: int) -> None:
         self.send([session_monitor(conn.dpid, conn.client_ip, conn.client_port,

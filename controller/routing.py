@@ -33,6 +33,8 @@ ZERO_IP = "0.0.0.0"
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
 ARP_REQUEST, ARP_REPLY = 1, 2
 ARP_FLOOD_HOLDOFF = 1.0   # seconds: one flood per (sender, target) per second
+#: frames kept per held destination (a paused VM's traffic); beyond: dropped
+HOLD_LIMIT = 4096
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,26 @@ class Staging:
     out_ports: dict[int, int]
 
 
+@dataclass
+class Held:
+    """A destination whose IPv4 traffic the switches hand to the controller
+    (hold flows) while its VM is paused for the switchover; the frames wait
+    here until the flows point at the VM's new place."""
+    switches: list[int]
+    frames: list[bytes] = field(default_factory=list)
+    dropped: int = 0
+
+
+@dataclass(frozen=True)
+class Update:
+    """What a network update sent: flow-mods, the switches whose barrier
+    replies confirm it, and held frames delivered (or lost to the limit)."""
+    flow_mods: int
+    barriers: frozenset[int] = frozenset()
+    released: int = 0
+    dropped: int = 0
+
+
 def _in_masks(port: int | None, masks) -> bool:
     return port is not None and any((port & m) == v for v, m in masks)
 
@@ -97,6 +119,9 @@ class Router:
     # OVCT: destinations whose flows OVCT manages while they move
     pinned: set[str] = field(default_factory=set)
     staging: dict[str, Staging] = field(default_factory=dict)
+    held: dict[str, Held] = field(default_factory=dict)
+    #: (frames delivered, frames lost) of each destination's last release
+    release_log: dict[str, tuple[int, int]] = field(default_factory=dict)
     # callbacks: on_vnc(VncConnection), on_host_seen(ip, HostLoc, now) for
     # pinned hosts that show up somewhere new; they must not block
     on_vnc: Callable[[VncConnection], None] | None = None
@@ -146,6 +171,9 @@ class Router:
         already and are only looked at, never delivered again."""
         if pkt is None or dpid not in self.view.ports:
             return []
+        if (table_id == F.TABLE_ROUTE and pkt.eth_type == F.ETH_IPV4
+                and pkt.ip_dst in self.held):
+            return self._keep(pkt, data, dpid, in_port, now)
         if self.view.is_link_port(dpid, in_port):
             return []   # only edge ports teach us where hosts are
         if table_id == F.TABLE_DETECT and pkt.eth_type == F.ETH_IPV4:
@@ -166,6 +194,19 @@ class Router:
                 # flows were not there yet: deliver this one packet directly
                 out.append(F.PacketOut(dst.dpid, (dst.port,), data))
         return out
+
+    def _keep(self, pkt: Packet, data: bytes, dpid: int, in_port: int,
+              now: float) -> list[F.Message]:
+        """A frame for a held destination (from any port: one a neighbour
+        forwarded just before its hold flow arrived counts too)."""
+        h = self.held[pkt.ip_dst]
+        if len(h.frames) < HOLD_LIMIT:
+            h.frames.append(data)
+        else:
+            h.dropped += 1
+        if self.view.is_link_port(dpid, in_port):
+            return []
+        return self._learn(pkt.ip_src, pkt.eth_src, dpid, in_port, now)
 
     def _vnc(self, dpid: int, in_port: int, pkt: Packet, now: float) -> None:
         """A copy from the detect table: report VNC connection starts/ends."""
@@ -296,11 +337,45 @@ class Router:
         self.events(E.FLOWS_STAGED, {"ip": ip, "to": [dpid, port], "switches": len(outs)})
         return msgs
 
+    def hold(self, ip: str) -> list[F.Message]:
+        """The VM behind ``ip`` is paused for the switchover: every switch
+        that forwards to it hands its packets to the controller instead,
+        which keeps them until :meth:`commit_move` (delivered at the new
+        place) or :meth:`unhold` (at the old one)."""
+        switches = sorted({d for (d, i) in self.installed if i == ip})
+        self.held[ip] = Held(switches)
+        self.events(E.TRAFFIC_HELD, {"ip": ip, "switches": len(switches)})
+        return [F.hold_destination(d, ip) for d in switches]
+
+    def _release(self, ip: str, keep_flows_on: set[int]) -> tuple[list[F.Message], int, int]:
+        """End holding ``ip``: delete its hold flows (but on the switches in
+        ``keep_flows_on``, whose flows for it are being deleted anyway) and
+        deliver the frames kept to where it is now.  Returns (messages,
+        frames delivered, frames lost)."""
+        h = self.held.pop(ip, None)
+        if h is None:
+            return [], 0, 0
+        msgs: list[F.Message] = [F.delete_hold(d, ip) for d in h.switches
+                                 if d not in keep_flows_on]
+        loc = self.view.hosts.get(ip)
+        if loc is None:
+            self.release_log[ip] = (0, len(h.frames) + h.dropped)
+            return msgs, 0, len(h.frames) + h.dropped
+        msgs += [F.PacketOut(loc.dpid, (loc.port,), data) for data in h.frames]
+        self.release_log[ip] = (len(h.frames), h.dropped)
+        return msgs, len(h.frames), h.dropped
+
+    def unhold(self, ip: str) -> tuple[list[F.Message], int, int]:
+        """Stop holding ``ip`` where it is (the switchover did not happen):
+        drop the hold flows, deliver what was kept to its current place."""
+        return self._release(ip, set())
+
     def commit_move(self, ip: str, tag: str = "") -> list[F.Message]:
         """Make-before-break, step 2 (the VM runs at its new port): delete
         the live flows on every switch, so the staging ones take over, with a
         barrier per switch; then, traffic-neutral, re-install the new path as
-        live flows and drop the staging copy."""
+        live flows and drop the staging copy.  Frames held meanwhile go out
+        of the new port (the hold flows go with the live ones)."""
         st = self.staging.pop(ip)
         # downstream first: the new location's switch, then outwards in BFS
         # order (out_ports was built that way), so a switch only ever hands
@@ -318,8 +393,10 @@ class Router:
         msgs += [F.delete_destination(d, ip, gen=1) for d in sorted(st.out_ports)]
         self._relocate(ip, st.dpid, st.port)
         self.pinned.discard(ip)
-        self.events(E.FLOWS_COMMITTED, {"ip": ip, "to": [st.dpid, st.port]})
-        return msgs + self.reconcile()
+        released, n, lost = self._release(ip, old)
+        self.events(E.FLOWS_COMMITTED, {"ip": ip, "to": [st.dpid, st.port],
+                                        "released": n, "dropped": lost})
+        return msgs + self.reconcile() + released
 
     def _relocate(self, ip: str, dpid: int, port: int) -> None:
         """Record that a moved host (same IP and MAC) is now at dpid/port."""
@@ -327,10 +404,12 @@ class Router:
         self.view.hosts[ip] = HostLoc(ip, mac, dpid, port)
 
     def abort_move(self, ip: str) -> list[F.Message]:
-        """A move that will not happen: drop staging flows, keep the live ones."""
+        """A move that will not happen: drop staging flows, keep the live
+        ones, deliver anything held to where the VM still is."""
         st = self.staging.get(ip)
         msgs = [F.delete_destination(d, ip, gen=1) for d in sorted(st.out_ports)] if st else []
-        return msgs + self.unpin(ip)
+        held, _n, _lost = self.unhold(ip)
+        return msgs + held + self.unpin(ip)
 
     def paper_move(self, ip: str, dpid: int, port: int, tag: str = "") -> list[F.Message]:
         """The report's network update: delete every flow entry for the

@@ -67,7 +67,7 @@ def test_migrations_and_activity_from_records():
                  "detect_to_decision_s": 0.5, "mode": "fast", "src": "pm2", "dst": "pm1",
                  "migration_started": 1.7, "vm_seen": 6.7, "network_updated": 6.71,
                  "trigger": "t", "flow_mods": 9, "migration_done": 8.0, "elapsed_ms": 5000,
-                 "downtime_ms": 150}
+                 "downtime_ms": 150, "released_frames": 0, "dropped_frames": 0}
 
 
 def test_tail_reads_only_whole_new_lines(tmp_path):

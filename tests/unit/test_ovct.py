@@ -52,7 +52,8 @@ def test_far_vm_migrates_fast_mode_make_before_break():
     w.run()
     assert w.event("ovct_migration_done") and w.engine.moves == {}
     assert w.hv.locate("vm1") == "pm1"
-    order = [k for k in w.kinds() if k.startswith("ovct_") and k != "ovct_vm_seen"]
+    order = [k for k in w.kinds() if k.startswith("ovct_")
+             and k not in ("ovct_vm_seen", "ovct_migration_progress")]
     assert order == ["ovct_detect", "ovct_decision", "ovct_migration_start",
                      "ovct_network_update", "ovct_network_confirmed", "ovct_migration_done"]
 
@@ -282,3 +283,112 @@ def test_switched_off_lets_the_migration_finish_and_drops_waiting_ones():
     # asking for the state it is already in is answered, and changes nothing
     w.engine.set_enabled(False, "again")
     assert w.event("ovct_disabled")[-1]["changed"] is False
+
+
+# -- the switchover, as the hypervisor reports it ------------------------------------
+
+def _vm1_frame(w, seq):
+    """An IPv4 frame from tcl1 for vm1 that s2 hands to the controller."""
+    c = w.h.topo.host("tcl1")
+    pkt = Packet(c.mac, VM1_MAC, F.ETH_IPV4, ip_src=c.ip, ip_dst=VM1, ip_proto=1)
+    return w.h.router.packet_in(2, 2, pkt, f"frame-{seq}".encode(), w.clock())
+
+
+def test_progress_events_time_every_phase_of_the_migration():
+    w = World("fast")
+    w.syn()
+    w.land()
+    steps = [(p["step"], p["host"]) for p in w.event("ovct_migration_progress")]
+    assert steps == [("dest_started", "pm1"), ("iteration", "pm2"), ("source_paused", "pm2"),
+                     ("dest_resumed", "pm1"), ("source_stopped", "pm2"), ("job_completed", "pm2")]
+    paused, resumed = (p["since_start_s"] for p in w.event("ovct_migration_progress")
+                       if p["step"] in ("source_paused", "dest_resumed"))
+    assert resumed - paused == pytest.approx(0.150)            # the fake's downtime
+    done = w.event("ovct_migration_done")[0]
+    assert done["transferred_bytes"] and done["job"]["data_total"] == 256 << 20
+
+
+def test_fast_mode_holds_the_paused_vms_traffic_and_delivers_it_at_the_destination():
+    """Between the source pausing and the flows switching, packets for the VM
+    wait at the controller instead of reaching the stopped source; they are
+    delivered at the new port, in order, and none twice."""
+    w = World("fast")
+    w.syn()
+    w.clock.t += 6 - 0.15                     # the source pauses (stop-and-copy)
+    w.run()
+    paused = [p for p in w.event("ovct_migration_progress") if p["step"] == "source_paused"]
+    assert paused and paused[0]["held_flow_mods"] == 3     # s1, s2, s3 forward to vm1
+    hit = w.h.table.pipeline(2, eth_type=F.ETH_IPV4, ipv4_dst=VM1)[-1]
+    assert hit.out_port == F.CONTROLLER and C.parse_cookie(hit.cookie).cls == C.HOLD
+    for seq in range(5):
+        assert not [m for m in _vm1_frame(w, seq) if isinstance(m, F.PacketOut)]
+    w.h.sent.clear()
+    w.clock.t += 0.1
+    w.rarp(VM1_MAC, 2, 4)                     # the VM resumed on pm1
+    outs = [m for m in w.h.sent if isinstance(m, F.PacketOut)]
+    assert [m.data for m in outs] == [f"frame-{i}".encode() for i in range(5)]
+    assert all((m.dpid, m.ports) == (2, (4,)) for m in outs)
+    flows = [i for i, m in enumerate(w.h.sent) if isinstance(m, F.FlowMod)]
+    assert max(flows) < w.h.sent.index(outs[0])             # the new path first
+    assert w.path() == [(2, 4)]
+    assert not [e for t in w.h.table.tables.values() for e in t
+                if C.parse_cookie(e.cookie).cls == C.HOLD]
+    up = w.event("ovct_network_update")[0]
+    assert (up["released_frames"], up["dropped_frames"]) == (5, 0)
+
+
+def test_a_migration_that_fails_after_the_pause_delivers_the_held_traffic_at_the_source():
+    w = World("fast")
+    w.hv.fail_next, w.hv.fail_after_s = "connection lost", 6 - 0.1
+    w.syn()
+    w.clock.t += 6 - 0.15
+    w.run()
+    assert w.h.router.held
+    _vm1_frame(w, 0)
+    w.h.sent.clear()
+    w.clock.t += 0.1                          # the job fails; the source resumes
+    w.run()
+    assert [p["step"] for p in w.event("ovct_migration_progress")][-1] == "source_resumed"
+    outs = [m for m in w.h.sent if isinstance(m, F.PacketOut)]
+    assert [(m.dpid, m.ports, m.data) for m in outs] == [(3, (2,), b"frame-0")]
+    assert w.path() == [(2, 1), (1, 2), (3, 2)] and not w.h.router.held
+    assert w.event("ovct_migration_failed")[0]["kept_old_flows"] is True
+
+
+def test_paper_mode_never_holds():
+    w = World("paper")
+    w.syn()
+    w.land()
+    assert not [p for p in w.event("ovct_migration_progress") if p.get("held_flow_mods")]
+    assert w.path() == [(2, 4)]
+
+
+def test_without_hypervisor_events_fast_mode_switches_as_before():
+    w = World("fast")
+    w.hv.sink = None                          # a hypervisor that reports no events
+    w.syn()
+    w.land()
+    assert not w.event("ovct_migration_progress") and w.path() == [(2, 4)]
+    assert w.event("ovct_network_update")[0]["trigger"] == "migration completed"
+
+
+def test_bandwidth_cap_reaches_the_hypervisor():
+    w = World("fast", migration_bandwidth_mbit=200)
+    w.syn()
+    assert w.hv.jobs[0].bandwidth_mibps == 24              # 200 Mbit/s = 23.8 MiB/s
+
+
+def test_fast_mode_switches_on_libvirts_resume_when_no_rarp_comes():
+    w = World("fast")
+    w.hv.completion_lag_s = 1.6               # libvirt's job ends ~1.6 s after the resume
+    w.syn()
+    w.clock.t += 6                            # the VM resumes on pm1; no RARP is seen
+    w.run()
+    assert not w.event("ovct_network_update") and w.h.router.held
+    w.clock.t += 0.5
+    w.run()
+    up = w.event("ovct_network_update")
+    assert up[0]["trigger"] == "VM resumed at destination (libvirt)" and w.path() == [(2, 4)]
+    w.clock.t += 1.1
+    w.ack_barriers()
+    assert w.event("ovct_migration_done") and w.engine.moves == {}

@@ -40,6 +40,7 @@ class World:
         self.hv = FakeHypervisor([HostSpec("pm1", "u1", "10.0.0.11", pm1_memory, 2),
                                   HostSpec("pm2", "u2", "10.0.0.12", 2048, 2)],
                                  self.clock, migration_s=6)
+        self.hv.watch(self.queue.append)
         self.hv.add_vm("pm2", "vm1", VM1, VM1_MAC, 256)
         self.hv.add_vm("pm2", "vm2", VM2, VM2_MAC, 256)
         self.arp(VM1, VM1_MAC, 3, 2)
@@ -67,9 +68,14 @@ class World:
         self.run()
 
     def run(self):
-        while self.queue:
-            self.engine.handle(self.queue.pop(0))
-        self.engine.poll()
+        """Handle what is queued, then poll (timers, the hypervisor's due
+        events), until nothing new arrives -- the shim's worker loop."""
+        while True:
+            while self.queue:
+                self.engine.handle(self.queue.pop(0))
+            self.engine.poll()
+            if not self.queue:
+                return
 
     def kinds(self):
         return [k for k, _ in self.events]
