@@ -24,7 +24,7 @@ import time
 from controller.config import ConfigError
 from controller.hypervisor import HostSpec, MigrationError
 from controller.modes import UPDATE_MODES
-from controller.rundir import RunDir, default_run
+from controller.rundir import ROOT, RunDir, default_run
 from testbed import accel, guest_image, preflight, scenario
 from testbed.net import Testbed
 from testbed.runner import run_scenario
@@ -198,6 +198,19 @@ def cmd_run(args) -> int:
     return 0 if ok else 1
 
 
+def cmd_notebook(args) -> int:
+    """JupyterLab on notebooks/, the results folder chosen by OVCT_RESULTS
+    (listening on 127.0.0.1 only; open the URL it prints)."""
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    if args.results:
+        env["OVCT_RESULTS"] = os.path.abspath(args.results)
+    cmd = [os.path.join(os.path.dirname(sys.executable), "jupyter"), "lab",
+           "--notebook-dir", os.path.join(ROOT, "notebooks"), "--ip", "127.0.0.1",
+           "--no-browser"] + (["--allow-root"] if os.geteuid() == 0 else []) + args.jupyter
+    print("$ " + " ".join(cmd), flush=True)
+    os.execve(cmd[0], cmd, env)
+
+
 def cmd_image(args) -> int:
     return guest_image.main([args.action] + (["--force"] if args.force else []))
 
@@ -264,6 +277,11 @@ def main(argv=None) -> int:
     r.add_argument("--mode", choices=UPDATE_MODES, help="override ovct.update_mode")
     r.add_argument("--accel", choices=accel.CHOICES, help="override accel")
     r.set_defaults(fn=cmd_run)
+    nb = sub.add_parser("notebook", help="JupyterLab on notebooks/ (results notebook)")
+    nb.add_argument("--results", help="results folder the notebook loads "
+                                      "(default results/reference)")
+    nb.add_argument("jupyter", nargs=argparse.REMAINDER, help="more options for jupyter lab")
+    nb.set_defaults(fn=cmd_notebook)
     i = sub.add_parser("image", help="build or locate the guest image")
     i.add_argument("action", choices=["build", "path", "hash"])
     i.add_argument("--force", action="store_true")

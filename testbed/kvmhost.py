@@ -49,6 +49,11 @@ class KvmHost(Host):
         short = PRIVATE[mount]
         return self.log_dir if short == "log" else os.path.join(self.state_dir, short)
 
+    @property
+    def caps_cache(self) -> str:
+        """Its libvirtd's QEMU capabilities cache, seen from the root namespace."""
+        return os.path.join(self.backing("/var/cache/libvirt"), "qemu")
+
     # -- bridge ---------------------------------------------------------------
     def _must(self, *cmd: str) -> str:
         return must(self, list(cmd))

@@ -125,6 +125,7 @@ class Testbed:
             self._write_meta(lldp_nudged_ports=self.network.lldp_nudged_ports)
         if self.fleet:
             self.fleet.start(self.network, self.client)
+            self._write_meta(libvirt_caps_s=round(self.fleet.caps_s, 3))
 
     def _write_meta(self, **extra) -> None:
         self._meta.update({
@@ -255,6 +256,9 @@ class Testbed:
 
     def ping_all(self, count: int = 1):
         return self.probes.ping_all(count)
+
+    def iperf(self, client: str, server: str, seconds: float = 3.0) -> dict:
+        return self.probes.iperf(client, server, seconds)
 
     # -- forensics --------------------------------------------------------------
     def dump_flows(self, dest_dir: str | None = None) -> str:

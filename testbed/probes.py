@@ -9,6 +9,7 @@ a helper starts is reaped on every path, also when it times out.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from typing import Callable
 from controller.rundir import RunDir
 from testbed import ping as pingmod
 from testbed.topology import Topology
+from testbed.wait import wait_until
 
 
 def _reap(proc: subprocess.Popen, timeout: float = 5.0) -> None:
@@ -83,6 +85,24 @@ class Probes:
             proc = self.host(src).popen(pingmod.command(self.ip(dst), None, interval),
                                         stdout=out, stderr=subprocess.STDOUT)
         return BackgroundPing(proc, src, dst, path)
+
+    def iperf(self, client: str, server: str, seconds: float = 3.0, port: int = 5201) -> dict:
+        """TCP throughput from ``client`` to ``server`` with iperf3 (server
+        in ``server``'s namespace for one test); returns iperf3's JSON
+        summary with ``mbit_s`` (received) added."""
+        srv = self.host(server).popen(["iperf3", "-s", "-1", "-p", str(port)])
+        try:
+            wait_until(lambda: f":{port}" in self.host(server).pexec(
+                ["ss", "-Hltn", f"sport = :{port}"])[0], 15, f"iperf3 to listen on {server}")
+            out, err, rc = self.host(client).pexec(
+                ["iperf3", "-c", self.ip(server), "-p", str(port), "-t", f"{seconds:g}", "-J"])
+            if rc != 0:
+                raise RuntimeError(f"iperf3 {client} -> {server} failed ({rc}): {err or out}")
+            res = json.loads(out)
+            res["mbit_s"] = res["end"]["sum_received"]["bits_per_second"] / 1e6
+            return res
+        finally:
+            _reap(srv, timeout=10)
 
     def ping_all(self, count: int = 1) -> dict[tuple[str, str], pingmod.PingResult]:
         res = {}

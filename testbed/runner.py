@@ -79,17 +79,22 @@ class ScenarioRun:
     sessions run, when the phase is steady (:func:`steady_at`; no migration
     in flight or waiting).  Phases: "before" and "after" when the scenario
     switches OVCT on at ``ovct_on_at_s``, else just "steady".  What it
-    returns is stored under ``summary["steady"][phase]``."""
+    returns is stored under ``summary["steady"][phase]``.  ``on_start(tb)``,
+    if given, runs once the network and VMs are up, before the first
+    session (e.g. a bandwidth measurement); its result is
+    ``summary["on_start"]``."""
 
     def __init__(self, scn: Scenario, out: str, mode: str | None = None, log=print,
                  accel: str | None = None, ovct_enabled: bool | None = None,
-                 on_steady=None, steady_after_s: float = 0.0, measure_s: float = 0.0):
+                 on_steady=None, steady_after_s: float = 0.0, measure_s: float = 0.0,
+                 on_start=None):
         self.scn = scn
         self.run = RunDir(out)
         self.run.ensure(self.run.thinclients, self.run.pings)
         self.log = log
         self.accel = accel
         self.on_steady = on_steady
+        self.on_start = on_start
         self.steady_after_s = steady_after_s
         self.measure_s = measure_s
         self.policy = scn.ovct.model_dump(mode="json")
@@ -123,6 +128,8 @@ class ScenarioRun:
                                 initial_placement=tb.hv.placement())
             self.log(f"{self.scn.name}: network and VMs up ({tb.accel}); placement "
                      f"{self.summary['initial_placement']}")
+            if self.on_start is not None:
+                self.summary["on_start"] = self.on_start(tb)
             self.probes = [(p, tb.start_ping(p.src, p.dst, p.interval_ms / 1000,
                                              log=self.run.ping_log(p.src, p.dst)))
                            for p in self.scn.probes]
