@@ -28,6 +28,9 @@ setup(
         # older pyOpenSSL otherwise, which breaks with PyPI's cryptography
         "service_identity>=21.1",
         "pyOpenSSL>=24.0",
+        # `ovct notebook` opens the results notebook in JupyterLab
+        "jupyterlab>=4.0",
+        "ipykernel>=6.25",
     ],
     extras_require={
         # the notebook runs headless in the tests (nbclient + ipykernel);

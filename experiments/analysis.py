@@ -11,17 +11,33 @@ import pandas as pd
 from controller import events as E
 from controller.classes import FORWARDING
 from controller.rundir import RunDir
+from testbed import ping as pingmod
 
-PING_COLUMNS = ["trial", "condition", "src", "dst", "seq", "rtt_ms"]
+#: target: "vm" (a thin client's desktop) or "host" (a KVM host's own
+#: address: the network part of the RTT, next to the VM's old or new place)
+PING_COLUMNS = ["trial", "condition", "src", "dst", "seq", "rtt_ms", "target"]
 RELAYED_COLUMNS = ["trial", "condition", "t_s", "switch", "class", "packets", "bytes"]
 MIGRATION_COLUMNS = ["trial", "condition", "vm", "src", "dst", "mode", "detect_to_decision_s",
                      "elapsed_ms", "downtime_ms", "data_total_bytes", "iterations",
                      "migration_start_s", "migration_done_s"]
+#: beside those, from the hypervisor's domain events and libvirt's job
+#: statistics (runs that recorded them): every jobStats key as job_<key>
+MIGRATION_MORE = ["transferred_bytes", "setup_s", "precopy_s", "stop_and_copy_s",
+                  "resume_to_switch_s", "released_frames", "dropped_frames"]
 PHASE_COLUMNS = ["trial", "mode", "accel", "quantity", "value", "unit"]
 #: Fig. 31's quantities, in the order the figure shows them
 PHASE_QUANTITIES = ["session_to_detect", "detect_to_decision", "migration",
                     "vm_resume_to_network_update", "network_update_to_confirmed",
-                    "qemu_downtime", "ping_gap", "vnc_update_gap"]
+                    "qemu_downtime", "ping_gap", "vnc_update_gap",
+                    # the migration split by the hypervisor's events
+                    "setup", "precopy", "stop_and_copy", "resume_to_switch"]
+#: a migration's phases in time order (collateral damage is counted in each)
+MIGRATION_PHASES = ["before", "setup", "precopy", "stop_and_copy", "resume_to_switch", "after"]
+COLLATERAL_COLUMNS = ["trial", "mode", "vm", "phase", "duration_s", "pings_sent", "pings_lost",
+                      "rtt_median_ms", "rtt_p95_ms", "vnc_updates", "vnc_max_gap_s"]
+#: how long before a migration and after its network update counts as its
+#: "before" and "after"
+COLLATERAL_MARGIN_S = 5.0
 HOURS_10 = 10 * 3600.0
 
 
@@ -50,8 +66,9 @@ def ping_rows(trial_dirs: list[str]) -> pd.DataFrame:
         for trial, cond, *_ in trials:
             for pair, res in summary["steady"][cond].items():
                 src, dst = pair.split("->")
+                target = res.get("target", "vm")
                 for seq, rtt in enumerate(res["rtts_ms"], 1):
-                    rows.append((trial, cond, src, dst, seq, rtt))
+                    rows.append((trial, cond, src, dst, seq, rtt, target))
     return pd.DataFrame(rows, columns=PING_COLUMNS)
 
 
@@ -93,9 +110,26 @@ def relayed_rows(trial_dirs: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RELAYED_COLUMNS)
 
 
+def _span(m: dict, a: str, b: str) -> float | None:
+    return m[b] - m[a] if m.get(a) is not None and m.get(b) is not None else None
+
+
+def migration_phases(m: dict) -> dict:
+    """A migration's phases (s) from its timeline (events.migrations): the
+    migrate call -> the destination's QEMU up (setup) -> the source paused
+    (pre-copy) -> the VM resumed at the destination (stop-and-copy, as the
+    events saw it) -> the flows switched.  None where a run did not record
+    the hypervisor's events."""
+    return {"setup_s": _span(m, "migration_started", "dest_started"),
+            "precopy_s": _span(m, "dest_started", "source_paused"),
+            "stop_and_copy_s": _span(m, "source_paused", "dest_resumed"),
+            "resume_to_switch_s": _span(m, "dest_resumed", "network_updated")}
+
+
 def migration_rows(trial_dirs: list[str]) -> pd.DataFrame:
     """One row per migration, with its start and end in seconds since its
-    trial's start."""
+    trial's start; where the run recorded them, its phases, the bytes
+    actually sent and every key of libvirt's job statistics (job_<key>)."""
     rows = []
     for d in trial_dirs:
         summary, trials = _trial(d)
@@ -103,12 +137,21 @@ def migration_rows(trial_dirs: list[str]) -> pd.DataFrame:
             for m in summary["migrations"]:
                 if not t0 <= m.get("migration_started", t0) < t1:
                     continue
-                rows.append((trial, cond, m.get("vm"), m.get("src"), m.get("dst"),
-                             m.get("mode"), m.get("detect_to_decision_s"), m.get("elapsed_ms"),
-                             m.get("downtime_ms"), m.get("data_total_bytes"),
-                             m.get("iterations"), m.get("migration_started", np.nan) - t0,
-                             m.get("migration_done", np.nan) - t0))
-    return pd.DataFrame(rows, columns=MIGRATION_COLUMNS)
+                row = dict(zip(MIGRATION_COLUMNS, (
+                    trial, cond, m.get("vm"), m.get("src"), m.get("dst"),
+                    m.get("mode"), m.get("detect_to_decision_s"), m.get("elapsed_ms"),
+                    m.get("downtime_ms"), m.get("data_total_bytes"),
+                    m.get("iterations"), m.get("migration_started", np.nan) - t0,
+                    m.get("migration_done", np.nan) - t0)))
+                more = {"transferred_bytes": m.get("transferred_bytes"), **migration_phases(m),
+                        "released_frames": m.get("released_frames"),
+                        "dropped_frames": m.get("dropped_frames")}
+                row.update({k: v for k, v in more.items() if v is not None})
+                row.update({f"job_{k}": v for k, v in sorted((m.get("job") or {}).items())})
+                rows.append(row)
+    df = pd.DataFrame(rows)
+    extra = [c for c in MIGRATION_MORE if c in df] + sorted(c for c in df if c.startswith("job_"))
+    return df.reindex(columns=MIGRATION_COLUMNS + extra)
 
 
 def phase_rows(trial_dirs: list[str]) -> pd.DataFrame:
@@ -126,6 +169,7 @@ def phase_rows(trial_dirs: list[str]) -> pd.DataFrame:
         start_wall = next(r["time"] for r in tc if r["event"] == "start")
         detect_wall = E.of_type(E.read(run.events), E.OVCT_DETECT)[0]["time"]
         seen = mig.get("vm_seen")
+        split = migration_phases(mig)
         vals = {
             "session_to_detect": detect_wall - start_wall,
             "detect_to_decision": mig["detect_to_decision_s"],
@@ -135,10 +179,144 @@ def phase_rows(trial_dirs: list[str]) -> pd.DataFrame:
             "qemu_downtime": mig["downtime_ms"] / 1000,
             "ping_gap": probe["max_gap_ms"] / 1000,
             "vnc_update_gap": sess["max_gap_s"],
+            "setup": split["setup_s"], "precopy": split["precopy_s"],
+            "stop_and_copy": split["stop_and_copy_s"],
+            "resume_to_switch": split["resume_to_switch_s"],
         }
         rows += [(os.path.basename(run.path), summary["update_mode"], summary["accel"], q, v, "s")
                  for q, v in vals.items() if v is not None]
     return pd.DataFrame(rows, columns=PHASE_COLUMNS)
+
+
+def _mono_to_wall(events: list[dict]) -> float:
+    """wall = mono + offset for this run (each record carries both)."""
+    return float(np.median([e["time"] - e["mono"] for e in events])) if events else 0.0
+
+
+def phase_windows(m: dict, offset: float, margin: float = COLLATERAL_MARGIN_S
+                  ) -> list[tuple[str, float, float]]:
+    """A migration's phases as wall-clock windows [start, end): "before"
+    (``margin`` s up to the migrate call), setup, precopy, stop_and_copy,
+    resume_to_switch, "after" (``margin`` s from the network update).  A
+    boundary the run did not record makes its neighbour phases one (their
+    names joined with '+'); an empty list without a network update."""
+    marks = [("setup", m.get("migration_started")), ("precopy", m.get("dest_started")),
+             ("stop_and_copy", m.get("source_paused")),
+             ("resume_to_switch", m.get("dest_resumed")), ("after", m.get("network_updated"))]
+    start, end = marks[0][1], marks[-1][1]
+    if start is None or end is None:
+        return []
+    out = [("before", start - margin + offset, start + offset)]
+    pending = []
+    cur_name, cur_t = None, None
+    for name, t in marks:
+        if t is None:
+            pending.append(name)
+            continue
+        if cur_name is not None:
+            out.append(("+".join([cur_name] + pending) if pending else cur_name,
+                        cur_t + offset, max(cur_t, t) + offset))
+            pending = []
+        cur_name, cur_t = name, max(t, cur_t) if cur_t is not None else t
+    out.append(("after", end + offset, end + margin + offset))
+    return out
+
+
+def ping_sends(res: pingmod.PingResult, interval: float) -> list[tuple[int, float, float | None]]:
+    """Every ping sent: (seq, send time (wall), RTT in ms or None if lost).
+    A reply's send time is its arrival minus its RTT; a lost one's is
+    interpolated between its neighbours' by sequence number."""
+    got = {s: (t - r / 1000.0, r) for s, t, r in zip(res.seqs, res.times, res.rtts_ms)}
+    if not got:
+        return []
+    last = max(res.transmitted, max(got))
+    known = sorted(got)
+    out = []
+    for seq in range(1, last + 1):
+        if seq in got:
+            out.append((seq, got[seq][0], got[seq][1]))
+            continue
+        lo = max((k for k in known if k < seq), default=None)
+        hi = min((k for k in known if k > seq), default=None)
+        if lo is not None and hi is not None:
+            t = got[lo][0] + (got[hi][0] - got[lo][0]) * (seq - lo) / (hi - lo)
+        elif lo is not None:
+            t = got[lo][0] + (seq - lo) * interval
+        else:
+            t = got[hi][0] - (hi - seq) * interval
+        out.append((seq, t, None))
+    return out
+
+
+def collateral_rows(trial_dirs: list[str]) -> pd.DataFrame:
+    """Collateral damage per migration phase (:func:`phase_windows`), from
+    a phase trial: the 10 ms probe's pings sent, lost and their RTT, and the
+    VNC session's screen updates and largest silence overlapping the phase."""
+    rows = []
+    for d in trial_dirs:
+        run = RunDir(d)
+        summary = run.read_json(run.summary)
+        events = E.read(run.events)
+        offset = _mono_to_wall(events)
+        probes = {name: pingmod.parse(open(run.ping_log(*name.split("->")),
+                                           encoding="utf-8", errors="replace").read())
+                  for name in summary.get("probes", {})
+                  if os.path.exists(run.ping_log(*name.split("->")))}
+        sends = [s for name, res in probes.items() for s in
+                 ping_sends(res, summary["probes"][name]["interval_ms"] / 1000)]
+        updates = sorted(r["time"] for recs in _thinclient_logs(d) for r in recs
+                         if r.get("event") == "update")
+        for m in summary.get("migrations", []):
+            for phase, a, b in phase_windows(m, offset):
+                inside = [r for _s, t, r in sends if a <= t < b]
+                rtts = [r for r in inside if r is not None]
+                ups = [t for t in updates if a <= t < b]
+                # a silence overlaps the phase if it ends inside or spans it
+                gaps = [y - x for x, y in zip(updates, updates[1:]) if x < b and y > a]
+                rows.append((os.path.basename(run.path), summary["update_mode"], m.get("vm"),
+                             phase, round(b - a, 6), len(inside),
+                             sum(r is None for r in inside),
+                             float(np.median(rtts)) if rtts else np.nan,
+                             float(np.percentile(rtts, 95)) if rtts else np.nan,
+                             len(ups), max(gaps) if gaps else np.nan))
+    return pd.DataFrame(rows, columns=COLLATERAL_COLUMNS)
+
+
+SWEEP_COLUMNS = ["trial", "bandwidth_mbit", "iperf_mbit", "migration_s", "setup_s", "precopy_s",
+                 "stop_and_copy_s", "downtime_ms", "transferred_bytes", "data_total_bytes",
+                 "ideal_s", "time_over_ideal", "pings_lost", "pings_lost_precopy",
+                 "rtt_p95_precopy_ms", "vnc_max_gap_s"]
+#: the phases during which a migration is under way
+DURING = ("setup", "precopy", "stop_and_copy", "resume_to_switch")
+
+
+def sweep_rows(trial_dirs: list[str]) -> pd.DataFrame:
+    """The bandwidth sweep, one row per trial: the cap, the TCP throughput
+    iperf3 measured between the two KVM hosts before the session, the
+    migration's time and phases, the time an ideal transfer of the guest's
+    RAM at that throughput would take (time_over_ideal: how far from it),
+    and the collateral damage during the migration."""
+    col = collateral_rows(trial_dirs)
+    rows = []
+    for d in trial_dirs:
+        run = RunDir(d)
+        summary, meta = run.read_json(run.summary), run.read_json(run.trial)
+        (m,) = summary["migrations"]
+        mine = col[col.trial == os.path.basename(run.path)].set_index("phase")
+        during = mine[mine.index.isin(DURING)]
+        link = (summary.get("on_start") or {}).get("iperf_pm2_pm1_mbit")
+        ideal = m["data_total_bytes"] * 8 / (link * 1e6) if link and m.get("data_total_bytes") \
+            else np.nan
+        ph = migration_phases(m)
+        rows.append((os.path.basename(run.path), meta["bandwidth_mbit"], link,
+                     m["elapsed_ms"] / 1000, ph["setup_s"], ph["precopy_s"],
+                     ph["stop_and_copy_s"], m.get("downtime_ms"), m.get("transferred_bytes"),
+                     m.get("data_total_bytes"), ideal, m["elapsed_ms"] / 1000 / ideal,
+                     int(during.pings_lost.sum()),
+                     int(mine.pings_lost.get("precopy", 0)),
+                     mine.rtt_p95_ms.get("precopy", np.nan),
+                     during.vnc_max_gap_s.max()))
+    return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 
 
 def phase_stats(phases: pd.DataFrame) -> pd.DataFrame:
@@ -162,9 +340,12 @@ def median_ci(values, level: float = 0.95, n_boot: int = 2000, seed: int = 0) ->
 
 def rtt_table(ping: pd.DataFrame) -> pd.DataFrame:
     """The report's Fig. 28 layout: one row per (client, VM), before and
-    after (median and 95 % interval, mean), plus an overall row."""
+    after (median and 95 % interval, mean), plus an overall row over the
+    VMs (the report's figure); pairs to KVM hosts' own addresses, where
+    measured, get rows of their own."""
     out = []
-    groups = list(ping.groupby(["src", "dst"])) + [(("all", "all"), ping)]
+    vms = ping[ping.target == "vm"] if "target" in ping else ping
+    groups = list(ping.groupby(["src", "dst"])) + [(("all", "all"), vms)]
     for (src, dst), g in groups:
         row = {"src": src, "dst": dst}
         for cond in ("before", "after"):
@@ -177,6 +358,78 @@ def rtt_table(ping: pd.DataFrame) -> pd.DataFrame:
         row["change_mean_pct"] = 100 * (row["after_mean_ms"] / row["before_mean_ms"] - 1)
         out.append(row)
     return pd.DataFrame(out)
+
+
+def diff_ci(before, after, level: float = 0.95, n_boot: int = 2000,
+            seed: int = 0) -> tuple[float, float, float]:
+    """median(after) - median(before), with a bootstrap percentile interval
+    (each sample resampled on its own)."""
+    b = np.asarray(list(before), dtype=float)
+    a = np.asarray(list(after), dtype=float)
+    if not b.size or not a.size:
+        return (np.nan, np.nan, np.nan)
+    rng = np.random.default_rng(seed)
+    boots = (np.median(rng.choice(a, size=(n_boot, a.size)), axis=1)
+             - np.median(rng.choice(b, size=(n_boot, b.size)), axis=1))
+    lo, hi = np.percentile(boots, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    return float(np.median(a) - np.median(b)), float(lo), float(hi)
+
+
+def permutation_p(before, after, n_perm: int = 2000, seed: int = 0) -> float:
+    """Two-sided permutation test of "the medians are equal": the share of
+    random relabellings whose difference of medians is at least as large."""
+    b = np.asarray(list(before), dtype=float)
+    a = np.asarray(list(after), dtype=float)
+    if not b.size or not a.size:
+        return np.nan
+    obs = abs(np.median(a) - np.median(b))
+    both = np.concatenate([a, b])
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(n_perm):
+        rng.shuffle(both)
+        hits += abs(np.median(both[:a.size]) - np.median(both[a.size:])) >= obs - 1e-12
+    return (hits + 1) / (n_perm + 1)
+
+
+RTT_EXPLAINED_COLUMNS = ["trial", "quantity", "value_ms", "ci_low_ms", "ci_high_ms",
+                         "p_value", "n"]
+
+
+def rtt_explained(ping: pd.DataFrame) -> pd.DataFrame:
+    """How much of the RTT change is distance, how much relief of the
+    switches, how much the guests -- per paired trial and pooled over all.
+
+    * ``vm_change``: median RTT thin client -> VM, after minus before (95 %
+      interval, permutation p-value): the end-to-end effect under load;
+    * ``distance``: RTT to the far KVM host (pm2, 3 switches) minus the near
+      one (pm1, 1 switch) in the same moments ("after"): what the two hops
+      the VM no longer crosses cost on their own;
+    * ``relief``: RTT to pm2 after minus before -- the same 3-switch path,
+      so what changed is the load on the switches (and drift);
+    * ``residual``: vm_change + distance - relief: what neither explains
+      (guest reply time, drift).
+    Rows exist only where the trials pinged the hosts too."""
+    if "target" not in ping or not (ping.target == "host").any():
+        return pd.DataFrame(columns=RTT_EXPLAINED_COLUMNS)
+    p = ping.assign(n=ping.trial.str.split("-").str[1])
+    rows = []
+    for n, g in [(k, v) for k, v in p.groupby("n")] + [("pooled", p)]:
+        vm = g[g.target == "vm"]
+        host = g[g.target == "host"]
+        vb, va = vm[vm.condition == "before"].rtt_ms, vm[vm.condition == "after"].rtt_ms
+        far = host[(host.dst == "pm2")]
+        near = host[(host.dst == "pm1")]
+        change = diff_ci(vb, va)
+        dist = diff_ci(near[near.condition == "after"].rtt_ms, far[far.condition == "after"].rtt_ms)
+        relief = diff_ci(far[far.condition == "before"].rtt_ms, far[far.condition == "after"].rtt_ms)
+        rows += [(n, "vm_before_median", float(np.median(vb)), np.nan, np.nan, np.nan, len(vb)),
+                 (n, "vm_after_median", float(np.median(va)), np.nan, np.nan, np.nan, len(va)),
+                 (n, "vm_change", *change, permutation_p(vb, va), len(vb) + len(va)),
+                 (n, "distance", *dist, np.nan, len(near) + len(far)),
+                 (n, "relief", *relief, np.nan, len(far)),
+                 (n, "residual", change[0] + dist[0] - relief[0], np.nan, np.nan, np.nan, 0)]
+    return pd.DataFrame(rows, columns=RTT_EXPLAINED_COLUMNS)
 
 
 # -- relayed traffic and the 10-hour projection ---------------------------------

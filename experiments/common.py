@@ -80,6 +80,9 @@ def write_json(path: str, data: dict) -> None:
 
 CONDITIONS = ("before", "after")       # OVCT off (routing only) / switched on
 PAIRS = [("tcl1", "vm1"), ("tcl1", "vm2"), ("tcl2", "vm1"), ("tcl2", "vm2")]
+#: the network part, pinged in the same moments: the KVM hosts' own
+#: addresses next to the VMs' old (pm2, 3 switches) and new (pm1, 1) place
+HOST_PAIRS = [("tcl1", "pm1"), ("tcl1", "pm2"), ("tcl2", "pm1"), ("tcl2", "pm2")]
 # pings: per pair and condition, all four pairs at once, every 50 ms (the
 # report sent 20; single RTTs to TCG guests vary by tenths of a ms, so we
 # send more)
@@ -136,14 +139,29 @@ def ensure_trials(out: str, names: list[str], run_one, log=print) -> list[str]:
     each, ``run_one(name, path)`` runs it into ``raw/<name>`` and returns
     its metadata, written to ``trial.json``.  Returns every trial's dir."""
     missing = [n for n in names if not trial_done(trial_dir(out, n))]
+    t0 = time.monotonic()
     for k, name in enumerate(missing, 1):
         path = trial_dir(out, name)
         if os.path.exists(path):
             shutil.rmtree(path)        # an interrupted trial: start it again
-        log(f"[trial {k}/{len(missing)}] {name}")
+        log(f"[trial {k}/{len(missing)}] {name}  {progress(t0, k - 1, len(missing))}")
         meta = run_one(name, path)
         write_json(RunDir(path).trial, meta)
+    if missing:
+        log(f"[trials done] {progress(t0, len(missing), len(missing))}")
     return [trial_dir(out, n) for n in names]
+
+
+def progress(t0: float, done: int, total: int) -> str:
+    """'elapsed 3m10s, about 6m20s left' (from the mean of the trials so far)."""
+    el = time.monotonic() - t0
+    left = f", about {_dur(el / done * (total - done))} left" if 0 < done < total else ""
+    return f"(elapsed {_dur(el)}{left})"
+
+
+def _dur(s: float) -> str:
+    m, s = divmod(int(round(s)), 60)
+    return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
 def figure_main(argv, doc: str, name: str, trials, tables, analyse, report,
@@ -206,10 +224,12 @@ def save_figure(fig, out: str, name: str) -> list[str]:
 
 
 def ping_matrix(tb, count: int, interval: float) -> dict:
-    """``count`` pings from each thin client to each VM, all pairs at once
-    (so every pair sees the same moments of the run)."""
-    res = tb.ping_pairs(PAIRS, count=count, interval=interval)
-    return {f"{src}->{dst}": {"rtts_ms": r.rtts_ms, "sent": r.transmitted, "raw": r.raw}
+    """``count`` pings from each thin client to each VM and to each KVM
+    host's own address, all pairs at once (so every pair sees the same
+    moments of the run)."""
+    res = tb.ping_pairs(PAIRS + HOST_PAIRS, count=count, interval=interval)
+    return {f"{src}->{dst}": {"rtts_ms": r.rtts_ms, "sent": r.transmitted, "raw": r.raw,
+                              "target": "host" if (src, dst) in HOST_PAIRS else "vm"}
             for (src, dst), r in res.items()}
 
 

@@ -40,7 +40,14 @@ def analyse(out: str) -> dict:
     table.to_csv(os.path.join(out, "rtt_table.csv"), index=False)
     plot(table, out)
     overall = table[table.src == "all"].iloc[0].to_dict()
-    return {"rtt_before_median_ms": overall["before_median_ms"],
+    explained = A.rtt_explained(ping)
+    if len(explained):
+        explained.to_csv(os.path.join(out, "rtt_explained.csv"), index=False)
+    pooled = {r["quantity"]: r for r in explained[explained.trial == "pooled"].to_dict("records")}
+    return {
+            "explained_pooled_ms": {q: {k: r[k] for k in ("value_ms", "ci_low_ms", "ci_high_ms",
+                                                          "p_value")}
+                                    for q, r in pooled.items()},"rtt_before_median_ms": overall["before_median_ms"],
             "rtt_after_median_ms": overall["after_median_ms"],
             "rtt_before_mean_ms": overall["before_mean_ms"],
             "rtt_after_mean_ms": overall["after_mean_ms"],
@@ -48,7 +55,8 @@ def analyse(out: str) -> dict:
             "rtt_change_median_pct": overall["change_median_pct"],
             "pairs_lower_after": int(sum(
                 r["after_median_ms"] < r["before_median_ms"]
-                for r in table[table.src != "all"].to_dict("records")))}
+                for r in table[table.dst.isin(set(ping[ping.target == "vm"].dst))]
+                .to_dict("records")))}
 
 
 def plot(table, out: str) -> None:

@@ -18,7 +18,15 @@ detect_to_decision (placement incl. capacity checks), migration (libvirt
 elapsed), vm_resume_to_network_update (VM seen at destination -> flows
 switched), network_update_to_confirmed (-> every barrier answered),
 qemu_downtime, ping_gap (longest silence of the 10 ms ping), vnc_update_gap
-(longest silence between screen updates).
+(longest silence between screen updates); and the migration split by the
+hypervisor's events: setup (migrate call -> destination QEMU up), precopy
+(-> source paused), stop_and_copy (-> VM resumed at the destination),
+resume_to_switch (-> flows switched).
+
+collateral.csv, one row per trial and migration phase: pings sent and lost
+by the 10 ms probe, their RTT, and the VNC session's updates and largest
+silence in each phase (before, setup, precopy, stop_and_copy,
+resume_to_switch, after); fig31_collateral.png/svg shows them.
 """
 from __future__ import annotations
 
@@ -43,8 +51,43 @@ def analyse(out: str) -> dict:
     phases = pd.read_csv(os.path.join(out, "phases.csv"))
     plot(phases, out)
     st = A.phase_stats(phases)
-    return {"trials": {m: int(g.trial.nunique()) for m, g in phases.groupby("mode")},
-            "median_s": {f"{m}/{q}": float(v) for (m, q), v in st["median"].items()}}
+    res = {"trials": {m: int(g.trial.nunique()) for m, g in phases.groupby("mode")},
+           "median_s": {f"{m}/{q}": float(v) for (m, q), v in st["median"].items()}}
+    path = os.path.join(out, "collateral.csv")
+    if os.path.exists(path):            # results from before it was measured have none
+        col = pd.read_csv(path)
+        plot_collateral(col, out)
+        res["collateral"] = {f"{m}/{p}": {"pings_lost": float(g.pings_lost.sum()),
+                                           "pings_sent": float(g.pings_sent.sum()),
+                                           "vnc_max_gap_s_median": float(g.vnc_max_gap_s.median())}
+                             for (m, p), g in col.groupby(["mode", "phase"])}
+    return res
+
+
+def plot_collateral(col, out: str) -> list[str]:
+    """Pings lost (all trials together) and the largest VNC silence (median
+    over trials) in each phase of the migration, per update mode."""
+    phases = [p for p in A.MIGRATION_PHASES if p in set(col.phase)]
+    phases += sorted(set(col.phase) - set(phases))
+    modes = sorted(set(col["mode"]))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / max(1, len(modes))
+    for i, m in enumerate(modes):
+        g = col[col["mode"] == m].groupby("phase")
+        lost = g.pings_lost.sum().reindex(phases).fillna(0)
+        gap = g.vnc_max_gap_s.median().reindex(phases)
+        xs = [j + i * width for j in range(len(phases))]
+        axes[0].bar(xs, lost.values, width, label=m)
+        axes[1].bar(xs, gap.values, width, label=m)
+    for ax, label in zip(axes, ("pings lost (10 ms probe, all trials)",
+                                "largest VNC silence, s (median over trials)")):
+        ax.set_xticks([j + width * (len(modes) - 1) / 2 for j in range(len(phases))])
+        ax.set_xticklabels([p.replace("_", "\n") for p in phases], fontsize=8)
+        ax.set_ylabel(label)
+        ax.legend()
+    fig.suptitle("Collateral damage per phase of a live migration")
+    fig.tight_layout()
+    return common.save_figure(fig, out, "fig31_collateral")
 
 
 def plot(phases, out: str) -> list[str]:
@@ -90,7 +133,8 @@ def _duration(p) -> None:
 
 def main(argv=None) -> int:
     return common.figure_main(argv, __doc__, "fig31", common.phase_trials,
-                              {"phases.csv": A.phase_rows}, analyse, report,
+                              {"phases.csv": A.phase_rows, "collateral.csv": A.collateral_rows},
+                              analyse, report,
                               extra_args=_duration)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from experiments import analysis as A
 from experiments import fig27_rtt, fig29_relayed, fig31_phases
+from testbed import ping as P
 
 
 def test_projection_break_even_and_reduction():
@@ -49,7 +50,7 @@ def test_median_ci_and_rtt_table():
     for cond, base in (("before", 1.0), ("after", 0.5)):
         for src, dst in (("tcl1", "vm1"), ("tcl2", "vm2")):
             for seq in range(1, 6):
-                rows.append(("t", cond, src, dst, seq, base + seq / 100))
+                rows.append(("t", cond, src, dst, seq, base + seq / 100, "vm"))
     table = A.rtt_table(pd.DataFrame(rows, columns=A.PING_COLUMNS))
     assert list(table.src) == ["tcl1", "tcl2", "all"]
     first = table.iloc[0]
@@ -59,7 +60,7 @@ def test_median_ci_and_rtt_table():
 
 
 def test_plots_render(tmp_path):
-    rows = [("t", c, s, d, q, (1.0 if c == "before" else 0.5) + q / 100)
+    rows = [("t", c, s, d, q, (1.0 if c == "before" else 0.5) + q / 100, "vm")
             for c in ("before", "after") for s, d in (("tcl1", "vm1"),) for q in range(1, 4)]
     fig27_rtt.plot(A.rtt_table(pd.DataFrame(rows, columns=A.PING_COLUMNS)), str(tmp_path))
     rel = pd.DataFrame([(f"{c}-1", c, float(t), 1, "vnc", t * (30 if c == "before" else 10), t * 3000)
@@ -120,3 +121,103 @@ def test_a_paired_trial_splits_into_before_and_after(tmp_path):
     mig = A.migration_rows([d])
     assert mig[["trial", "migration_start_s", "migration_done_s"]].values.tolist() == [
         ["after-1", 1.0, 10.0]]
+
+
+# -- a migration's phases and the collateral damage in each --------------------------
+
+MIG = {"vm": "vm1", "migration_started": 100.0, "dest_started": 100.3, "source_paused": 106.8,
+       "dest_resumed": 106.95, "network_updated": 107.0}
+
+
+def test_phase_windows_follow_the_events_and_merge_what_is_missing():
+    w = A.phase_windows(MIG, offset=1000.0, margin=5.0)
+    assert [p for p, *_ in w] == A.MIGRATION_PHASES
+    assert w[0][1:] == (1095.0, 1100.0) and w[-1][1:] == (1107.0, 1112.0)
+    assert dict((p, round(b - a, 3)) for p, a, b in w)["stop_and_copy"] == 0.15
+    old = {k: v for k, v in MIG.items() if k not in ("dest_started", "dest_resumed")}
+    assert [p for p, *_ in A.phase_windows(old, 0.0)] == [
+        "before", "setup+precopy", "stop_and_copy+resume_to_switch", "after"]
+    assert A.phase_windows({"migration_started": 1.0}, 0.0) == []
+
+
+def test_ping_sends_place_lost_pings_between_their_neighbours():
+    res = P.PingResult("a", "b", transmitted=6, received=4, rtts_ms=[1.0, 1.0, 1.0, 2.0],
+                       seqs=[1, 2, 5, 6], times=[10.001, 10.011, 10.041, 10.052])
+    sends = A.ping_sends(res, 0.01)
+    assert [s for s, _, _ in sends] == [1, 2, 3, 4, 5, 6]
+    assert [r is None for _, _, r in sends] == [False, False, True, True, False, False]
+    t = {s: round(t, 4) for s, t, _ in sends}
+    assert (t[1], t[3], t[4], t[5]) == (10.0, 10.02, 10.03, 10.04)
+
+
+def _phase_trial(tmp_path):
+    """A phase trial's run directory: vm1 migrates 100 -> 107 (mono), wall =
+    mono + 1000; a 10 ms probe loses the pings sent during stop-and-copy; the
+    VNC session is silent from 1106.5 to 1107.5."""
+    d = tmp_path / "fast-1"
+    (d / "thinclients").mkdir(parents=True)
+    (d / "pings").mkdir()
+    (d / "events.jsonl").write_text(json.dumps({"type": "x", "time": 1090.0, "mono": 90.0}) + "\n")
+    lines = ["PING 10.0.0.101 (10.0.0.101) 56(84) bytes of data."]
+    seq = 0
+    for k in range(1500):                       # 1094.0 .. 1109.0 every 10 ms
+        seq += 1
+        sent = 1094.0 + k * 0.01
+        if 1106.8 <= sent < 1106.95:
+            continue
+        lines.append(f"[{sent + 0.001:.6f}] 64 bytes from 10.0.0.101: icmp_seq={seq} ttl=64 "
+                     f"time=1.00 ms")
+    lines += ["", "--- 10.0.0.101 ping statistics ---",
+              f"{seq} packets transmitted, {len(lines) - 1} received, 1% packet loss, time 15000ms"]
+    (d / "pings" / "tcl2-vm1.txt").write_text("\n".join(lines) + "\n")
+    ups = [1094.0 + 0.5 * k for k in range(27)] + [1107.5, 1108.0]
+    (d / "thinclients" / "tcl1-vm1-0.jsonl").write_text("".join(
+        json.dumps({"event": "update", "time": t, "mono": t - 1000}) + "\n"
+        for t in sorted(set(ups)) if not 1106.5 < t < 1107.5))
+    (d / "summary.json").write_text(json.dumps({
+        "update_mode": "fast", "probes": {"tcl2->vm1": {"interval_ms": 10.0}},
+        "migrations": [MIG]}))
+    return str(d)
+
+
+def test_collateral_counts_loss_and_silence_per_phase(tmp_path):
+    df = A.collateral_rows([_phase_trial(tmp_path)]).set_index("phase")
+    assert list(df.index) == A.MIGRATION_PHASES
+    assert df.loc["stop_and_copy", "pings_lost"] == 15
+    assert df[["pings_lost"]].drop("stop_and_copy").sum().item() == 0
+    assert df.loc["precopy", "pings_sent"] == 650
+    assert df.loc["stop_and_copy", "vnc_max_gap_s"] == 1.0
+    assert df.loc["before", "vnc_max_gap_s"] == 0.5
+    assert df.loc["setup", "rtt_median_ms"] == 1.0
+
+
+def test_rtt_explained_separates_distance_relief_and_the_rest():
+    """Synthetic trial: 2 hops cost 0.1 ms, relief 0.05 ms, guests reply
+    0.5 ms after the network; the VM moves from pm2's side to pm1's."""
+    rng = __import__("numpy").random.default_rng(1)
+    rows = []
+    base = {"pm1": 0.2, "pm2": 0.3}
+    for cond in ("before", "after"):
+        relief = 0.05 if cond == "after" else 0.0
+        for seq in range(1, 201):
+            j = rng.normal(0, 0.005)
+            rows.append((f"{cond}-1", cond, "tcl1", "pm1", seq, base["pm1"] + j, "host"))
+            rows.append((f"{cond}-1", cond, "tcl1", "pm2", seq, base["pm2"] - relief + j, "host"))
+            vm_net = base["pm2"] - relief if cond == "before" else base["pm1"]
+            rows.append((f"{cond}-1", cond, "tcl1", "vm1", seq, vm_net + 0.5 + j, "vm"))
+    ex = A.rtt_explained(pd.DataFrame(rows, columns=A.PING_COLUMNS))
+    got = {(r.trial, r.quantity): r for r in ex.itertuples()}
+    ch = got[("1", "vm_change")]
+    assert ch.value_ms == pytest.approx(-0.1, abs=0.005) and ch.ci_high_ms < 0
+    assert ch.p_value < 0.01
+    assert got[("1", "distance")].value_ms == pytest.approx(0.05, abs=0.005)  # after: 0.25 vs 0.2
+    assert got[("1", "relief")].value_ms == pytest.approx(-0.05, abs=0.005)
+    assert abs(got[("pooled", "residual")].value_ms) < 0.01
+    assert A.rtt_explained(pd.DataFrame(rows[2::3], columns=A.PING_COLUMNS)).empty
+
+
+def test_permutation_p_and_diff_ci():
+    same = list(range(100))
+    assert A.permutation_p(same, same) > 0.5
+    d, lo, hi = A.diff_ci([1.0] * 50 + [2.0] * 50, [3.0] * 100)
+    assert d == 1.5 and lo <= d <= hi
