@@ -479,10 +479,12 @@ def projection(rate_before: float, rate_after: float, one_off: float,
             "horizon_s": horizon_s}
 
 
-def projections(tot: pd.DataFrame, mig: pd.DataFrame, sessions: int = 2) -> pd.DataFrame:
+def projections(tot: pd.DataFrame, mig: pd.DataFrame, sessions: int = 2,
+                fit_to_max: float | None = None) -> pd.DataFrame:
     """Per before/after trial pair and unit: steady rates fitted from 5 s
-    after the last migration to the end of the shorter window, the one-off
-    cost on top, and the projection (a model) built from them."""
+    after the last migration to the end of the shorter window (or
+    ``fit_to_max`` s, if earlier), the one-off cost on top, and the
+    projection (a model) built from them."""
     rows = []
     for unit in ("packets", "bytes"):
         for n in sorted({t.split("-")[1] for t in tot.trial}):
@@ -493,9 +495,31 @@ def projections(tot: pd.DataFrame, mig: pd.DataFrame, sessions: int = 2) -> pd.D
             m = mig[mig.trial == f"after-{n}"]
             t_from = (m.migration_done_s.max() if len(m) else 0.0) + 5.0
             t_to = min(b.t_s.max(), a.t_s.max())
+            if fit_to_max is not None:
+                t_to = min(t_to, fit_to_max)
             rb, ib = steady_fit(b, t_from, t_to, unit)
             ra, ia = steady_fit(a, t_from, t_to, unit)
             proj = projection(rb, ra, ia, base_before=ib)
             rows.append({"trial": n, "unit": unit, "fit_from_s": t_from, "fit_to_s": t_to,
                          "sessions": sessions, **proj, "breakeven_h": proj["breakeven_s"] / 3600})
+    return pd.DataFrame(rows)
+
+
+def window_convergence(tot: pd.DataFrame, mig: pd.DataFrame, ends: list[float],
+                       sessions: int = 2) -> pd.DataFrame:
+    """How the projection depends on the window's length: the projection
+    refitted with windows cut at each of ``ends`` (s), per trial (packets),
+    plus the median over trials ("median")."""
+    rows = []
+    for end in ends:
+        p = projections(tot, mig, sessions, fit_to_max=end)
+        p = p[p.unit == "packets"]
+        for r in p.to_dict("records"):
+            rows.append({"window_s": end, "trial": r["trial"], "fit_to_s": r["fit_to_s"],
+                         "reduction_10h_pct": r["reduction_at_horizon_pct"],
+                         "breakeven_h": r["breakeven_h"]})
+        if len(p):
+            rows.append({"window_s": end, "trial": "median", "fit_to_s": float(p.fit_to_s.median()),
+                         "reduction_10h_pct": float(p.reduction_at_horizon_pct.median()),
+                         "breakeven_h": float(p.breakeven_h.median())})
     return pd.DataFrame(rows)

@@ -11,7 +11,7 @@ from controller.rundir import RESULTS
 from experiments import analysis as A
 from experiments import fig27_rtt, fig29_relayed
 
-REF = os.path.join(RESULTS, "reference")
+REF = os.path.join(RESULTS, "reference-180s")
 
 
 def _dirs(pattern: str) -> list[str]:
