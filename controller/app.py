@@ -57,6 +57,8 @@ class OvctApp(app_manager.OSKenApp):
         self.state_path = run.state
         self.router = Router(plan=F.ClassPlan.from_classes(s.config.classes()),
                              events=self._event)
+        # who may claim the KVM hosts' addresses, and from which port
+        self.router.trust.set_hosts({h.address: h.attach for h in s.config.hypervisors})
         self.stats = StatsAccumulator()
         self.datapaths: dict = {}
         self._partial: dict[tuple[int, str], list] = {}

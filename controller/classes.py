@@ -26,7 +26,8 @@ MIGRATION = "migration"  # libvirt/QEMU live-migration streams
 DETECT = "detect"        # copies of VNC SYN/FIN/RST to the controller (OVCT phase 1)
 SESSION = "session"      # per-VNC-session monitor flows (idle timeout = session end)
 HOLD = "hold"            # a migrating VM's traffic, held at the controller during switchover
-CLASS_IDS = {CONTROL: 1, OTHER: 2, VNC: 3, MIGRATION: 4, DETECT: 5, SESSION: 6, HOLD: 7}
+ACL = "acl"              # libvirt's ports: allowed between KVM hosts only, dropped otherwise
+CLASS_IDS = {CONTROL: 1, OTHER: 2, VNC: 3, MIGRATION: 4, DETECT: 5, SESSION: 6, HOLD: 7, ACL: 8}
 CLASS_NAMES = {v: k for k, v in CLASS_IDS.items()}
 
 DST_MASK = 0xFFFFFFFF

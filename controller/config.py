@@ -16,6 +16,7 @@
         address: 10.0.0.11
         memory_mib: 2048
         cpus: 2
+        attach: [2, 4]             # switch dpid and port it hangs off
 
 Unknown keys, wrong types, out-of-range values, duplicate host names or
 addresses stop the controller with a message that names the field, before it
@@ -93,14 +94,22 @@ class HypervisorEntry(_Strict):
     address: str = Field(min_length=7)
     memory_mib: int = Field(2048, ge=64)
     cpus: int = Field(2, ge=1)
+    #: [dpid, port] where the host attaches: only there may its address and
+    #: its VMs be learnt (unset: where its address is first seen)
+    attach: tuple[int, int] | None = None
+
+    @field_validator("attach", mode="before")
+    @classmethod
+    def _pair(cls, v):
+        return tuple(v) if isinstance(v, list) else v
 
     def spec(self) -> HostSpec:
         return HostSpec(self.name, self.uri, self.address, self.memory_mib, self.cpus)
 
     @classmethod
-    def of(cls, spec: HostSpec) -> "HypervisorEntry":
+    def of(cls, spec: HostSpec, attach: tuple[int, int] | None = None) -> "HypervisorEntry":
         return cls(name=spec.name, uri=spec.uri, address=spec.address,
-                   memory_mib=spec.memory_mib, cpus=spec.cpus)
+                   memory_mib=spec.memory_mib, cpus=spec.cpus, attach=attach)
 
 
 class ControllerConfig(_Strict):

@@ -41,8 +41,11 @@ FLOWS_STAGED = "flows_staged"          # make-before-break step 1
 FLOWS_COMMITTED = "flows_committed"    # make-before-break step 2
 FLOWS_REPLACED = "flows_replaced"      # the report's delete-then-install
 TRAFFIC_HELD = "traffic_held"          # a paused VM's traffic kept at the controller
+FLOWS_SETTLED = "flows_settled"        # a move ended otherwise: flows where the VM runs
+REFUSED = "refused"                    # an address, session or flood refused (controller.trust)
 ROUTING = (CONTROLLER_START, SWITCH_ENTER, SWITCH_LEAVE, LINK_ADD, LINK_DELETE, HOST_LEARNT,
-           HOST_MOVED, FLOWS_STAGED, FLOWS_COMMITTED, FLOWS_REPLACED, TRAFFIC_HELD)
+           HOST_MOVED, FLOWS_STAGED, FLOWS_COMMITTED, FLOWS_REPLACED, TRAFFIC_HELD,
+           FLOWS_SETTLED, REFUSED)
 
 # -- statistics (stats.jsonl) ---------------------------------------------------
 FLOW_STATS = "flow_stats"    # dpid, poll, by_class {cls: [pk, by]}, by_dst {ip: {cls: [pk, by]}}
@@ -142,11 +145,15 @@ class MigrationStart(Event):
 @_register
 @dataclass(frozen=True)
 class MigrationFailed(Event):
-    """Phase 3 ended without the VM moving (refused at once, failed, timed
-    out or aborted); ``kept_old_flows``/``flow_mods`` once a move had begun."""
+    """Phase 3 ended with an error from the hypervisor (refused at once,
+    failed, timed out, aborted).  Once a move had begun: where the
+    hypervisor then said the VM runs (``observed_at``; None: nowhere it
+    could see), where the flows point now (``flows_at``: there, or the
+    source if it is nowhere), ``kept_old_flows`` (flows_at is the source)."""
     TYPE: ClassVar[str] = "ovct_migration_failed"
     PHASE: ClassVar[int] = 3
-    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"kept_old_flows", "flow_mods"})
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"kept_old_flows", "flow_mods",
+                                                    "observed_at", "flows_at"})
     session: int
     vm: str
     src: str = field(metadata=_key("from"))
@@ -154,6 +161,8 @@ class MigrationFailed(Event):
     reason: str = ""
     kept_old_flows: bool | None = None
     flow_mods: int | None = None
+    observed_at: str | None = None
+    flows_at: str | None = None
 
 
 @_register

@@ -45,6 +45,7 @@ class FakeHypervisor(Hypervisor):
         self.down: set[str] = set()         # hosts whose libvirtd is unreachable
         self.fail_next: str | None = None   # make the next migration fail with this ...
         self.fail_after_s = 0.0             # ... this long after it started
+        self.land_on_failure = False        # ... and yet the VM ends at the destination
         self.jobs: list["FakeMigrationJob"] = []
         self.sink: Callable[[DomainEvent], None] | None = None
         self.events = events                # False: a hypervisor that reports none
@@ -159,14 +160,14 @@ class FakeMigrationJob(MigrationJob):
             self._outcome = f"migration of {self.vm} aborted"
         elif self.fail and now >= self.started + self.fail_after_s:
             self._outcome = f"migration of {self.vm} failed: {self.fail}"
+            if self.hv.land_on_failure:     # e.g. an error after the switchover
+                self._move()
         elif self.dst in self.hv.down:
             self._outcome = f"migration of {self.vm} failed: cannot reach libvirtd of {self.dst}"
         elif now >= self.started + self.timeout and end > self.started + self.timeout:
             self._outcome = f"migration of {self.vm} timed out and was aborted"
         elif now >= end + self.hv.completion_lag_s:
-            moved = self.hv.vms[self.src].pop(self.vm)
-            moved.info = replace(moved.info, host=self.dst)
-            self.hv.vms[self.dst][self.vm] = moved
+            moved = self._move()
             total = moved.info.memory_mib << 20
             raw = {"time_elapsed": self.hv.migration_s * 1000, "downtime": self.hv.downtime_ms,
                    "data_total": total, "data_processed": int(total * 0.7),
@@ -176,6 +177,12 @@ class FakeMigrationJob(MigrationJob):
                 total, 10.0, 3, 3, self.hv.migration_s, raw, int(total * 0.7))
         if isinstance(self._outcome, str):
             self._failed_at = now
+
+    def _move(self) -> FakeVM:
+        moved = self.hv.vms[self.src].pop(self.vm)
+        moved.info = replace(moved.info, host=self.dst)
+        self.hv.vms[self.dst][self.vm] = moved
+        return moved
 
     def done(self) -> bool:
         self._finish()

@@ -9,9 +9,11 @@ Match keys use OXM names as os-ken does (``eth_type``, ``ipv4_dst``,
 Pipeline (every switch):
 
 * table 0, *detect*: ARP/RARP to the controller, IPv6 dropped, copies of the
-  first packet (SYN) and of FIN/RST of TCP connections to VNC ports sent to
-  the controller (OVCT phase 1), per-session monitor flows; everything then
-  continues to table 1;
+  first packet (SYN), of the server's answer (SYN+ACK) and of FIN/RST of
+  TCP connections to VNC ports sent to the controller (OVCT phase 1),
+  per-session monitor flows, and the libvirt ACL (libvirtd's and the
+  migration streams' ports only between KVM hosts of the inventory);
+  everything else then continues to table 1;
 * table 1, *route*: per destination, the next hop of a shortest path (a base
   IPv4 flow, class *other*, and per-class TCP port flows above it); a miss
   goes to the controller.
@@ -48,6 +50,8 @@ PRIO_SYN = 100
 PRIO_SESSION = 200
 PRIO_FIN = 300
 PRIO_CONTROL = 1000
+PRIO_ACL_ALLOW = 500
+PRIO_ACL_DROP = 450
 
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -122,8 +126,11 @@ class ClassPlan:
 DEFAULT_PLAN = ClassPlan.from_classes(C.DEFAULT_CLASSES)
 
 
-def static_flows(dpid: int, plan: "ClassPlan" = DEFAULT_PLAN) -> list[FlowMod]:
-    """What every switch gets when it connects (see the module docstring)."""
+def static_flows(dpid: int, plan: "ClassPlan" = DEFAULT_PLAN,
+                 libvirt_hosts: Iterable[str] = ()) -> list[FlowMod]:
+    """What every switch gets when it connects (see the module docstring).
+    ``libvirt_hosts``: the KVM hosts' addresses; when given, TCP to or from
+    libvirt's ports passes only if one of them sent it."""
     ctl = C.make_cookie(C.CONTROL)
     det = C.make_cookie(C.DETECT)
     D, R = TABLE_DETECT, TABLE_ROUTE
@@ -147,6 +154,35 @@ def static_flows(dpid: int, plan: "ClassPlan" = DEFAULT_PLAN) -> list[FlowMod]:
                 flows.append(FlowMod(dpid, ADD, match(**tcp, **{side: port},
                                                       tcp_flags=(flag, flag)),
                                      CONTROLLER, PRIO_FIN, det, table_id=D, goto_table=R))
+        # the server's answer (SYN+ACK): the VM accepted the session
+        flows.append(FlowMod(dpid, ADD, match(**tcp, tcp_src=port,
+                                              tcp_flags=(TCP_SYN | TCP_ACK, TCP_SYN | TCP_ACK)),
+                             CONTROLLER, PRIO_SYN, det, table_id=D, goto_table=R))
+    return flows + libvirt_acl(dpid, libvirt_hosts)
+
+
+def libvirt_acl(dpid: int, hosts: Iterable[str]) -> list[FlowMod]:
+    """libvirtd's TCP port and the migration streams' ports, either
+    direction, only from the KVM hosts' addresses; anything else is
+    dropped (a guest or a thin client cannot reach a libvirtd through the
+    switches; the hosts' own firewalls refuse what stays on a host's
+    bridge).  Spoofing a host's address cannot open a TCP connection: the
+    answer goes to the real host."""
+    hosts = sorted(hosts)
+    if not hosts:
+        return []
+    acl = C.make_cookie(C.ACL)
+    tcp = {"eth_type": ETH_IPV4, "ip_proto": IPPROTO_TCP}
+    ports = [value if mask == 0xFFFF else (value, mask)
+             for lo, hi in C.MIGRATION_PORTS for value, mask in C.range_to_masks(lo, hi)]
+    flows = []
+    for side in ("tcp_dst", "tcp_src"):
+        for port in ports:
+            flows += [FlowMod(dpid, ADD, match(**tcp, ipv4_src=h, **{side: port}), None,
+                              PRIO_ACL_ALLOW, acl, table_id=TABLE_DETECT, goto_table=TABLE_ROUTE)
+                      for h in hosts]
+            flows.append(FlowMod(dpid, ADD, match(**tcp, **{side: port}), None, PRIO_ACL_DROP,
+                                 acl, table_id=TABLE_DETECT))
     return flows
 
 

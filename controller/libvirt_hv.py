@@ -274,13 +274,8 @@ class LibvirtMigrationJob(MigrationJob):
                 params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = int(self.bandwidth_mibps)
             dom.migrateToURI3(dst.migrate_uri, params, MIGRATE_FLAGS)
             wall = time.monotonic() - t0
-            dconn = self.hv.open(self.dst)
-            try:
-                job = dconn.lookupByName(self.vm).jobStats(
-                    libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
-            finally:
-                dconn.close()
-            self._stats = stats_from_job(self.vm, self.src, self.dst, job, wall)
+            # the VM has moved: statistics that cannot be read do not undo that
+            self._stats = stats_from_job(self.vm, self.src, self.dst, self._job_stats(), wall)
         except libvirt.libvirtError as exc:
             why = "timed out and was aborted" if self._aborted.is_set() else "failed"
             self._error = (f"migration of {self.vm} {self.src}->{self.dst} {why}: "
@@ -295,8 +290,25 @@ class LibvirtMigrationJob(MigrationJob):
                     pass
             self._done.set()
 
+    def _job_stats(self) -> dict:
+        """The destination's completed-job statistics ({} if unreadable)."""
+        try:
+            dconn = self.hv.open(self.dst)
+        except HypervisorError as exc:
+            LOG.warning("%s: migration statistics unreadable: %s", self.vm, exc)
+            return {}
+        try:
+            return dconn.lookupByName(self.vm).jobStats(libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+        except libvirt.libvirtError as exc:
+            LOG.warning("%s: migration statistics unreadable: %s", self.vm,
+                        exc.get_error_message())
+            return {}
+        finally:
+            dconn.close()
+
     def _watchdog(self) -> None:
-        if self._done.wait(self.timeout):
+        # (a wait beyond the platform's limit raises OverflowError)
+        if self._done.wait(min(self.timeout, 30 * 24 * 3600.0)):
             return
         # the job may not have started yet when the deadline passes: keep
         # asking until the migration call returns

@@ -81,6 +81,10 @@ class NetView:
         return self._graph
 
     # -- hosts ----------------------------------------------------------------
+    def addresses_at(self, loc: tuple[int, int]) -> set[str]:
+        """The addresses learnt at one switch port."""
+        return {ip for ip, h in self.hosts.items() if (h.dpid, h.port) == loc}
+
     def host_by_mac(self, mac: str) -> HostLoc | None:
         for h in self.hosts.values():
             if h.mac == mac:

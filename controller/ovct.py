@@ -52,11 +52,13 @@ class Network(Protocol):
     def prepare_move(self, ip: str, dpid: int, port: int) -> int: ...
     def hold(self, ip: str) -> int: ...
     def commit_move(self, ip: str, tag: str) -> Update: ...
-    def abort_move(self, ip: str) -> int: ...
+    def settle(self, ip: str, dpid: int, port: int) -> int: ...
     def pin(self, ip: str) -> None: ...
-    def unpin(self, ip: str) -> int: ...
     def paper_move(self, ip: str, dpid: int, port: int, tag: str) -> Update: ...
     def session_monitor(self, conn: VncConnection, idle_s: int) -> None: ...
+    # what the router may believe about VMs (controller.trust)
+    def trust_vms(self, macs: dict[str, str]) -> None: ...
+    def expect_vm(self, ip: str, where: frozenset[tuple[int, int]] | None) -> None: ...
 
 
 # -- inputs (besides VncConnection, from the router) ---------------------------------
@@ -138,6 +140,10 @@ BARRIER_TIMEOUT_S = 10.0
 #: has not been seen this long after: switch anyway (the RARP normally comes
 #: ~50 ms after the resume; libvirt's completion only ~1.6 s later)
 RESUME_SWITCH_GRACE_S = 0.5
+#: a client's SYN waits this long for the VM's SYN+ACK before it is forgotten
+SYN_WAIT_S = 10.0
+#: unanswered SYNs remembered per client address (more are ignored)
+SYN_PENDING_LIMIT = 16
 #: re-read every host's capacity this often in the background, so a decision
 #: finds recent CPU-time samples and need not take a sampling window itself
 #: (the report's SSH checks took ~10 s here)
@@ -162,27 +168,45 @@ class Ovct:
         self._vm_cache: tuple[float, dict[str, tuple[str, str, int]]] = (-1e9, {})
         self._refreshed = -1e9
         self.waiting: list[tuple[Session, str, int]] = []   # decisions deferred
+        #: (client, port, server, port) -> the client's SYN, until the
+        #: server's SYN+ACK makes it a session
+        self.pending: dict[tuple[str, int, str, int], VncConnection] = {}
         #: on/off at run time (:meth:`set_enabled`); starts as the policy says
         self.enabled = bool(policy.enabled)
         self._enabled_at = float("-inf")
 
     # -- inventory ----------------------------------------------------------------
     def vms_by_ip(self, max_age: float = 2.0) -> dict[str, tuple[str, str, int]]:
-        """{ip: (vm, host, memory_mib)} of running VMs, cached briefly."""
+        """{ip: (vm, host, memory_mib)} of running VMs, cached briefly.  A
+        fresh read also tells the router who the VMs are and where each may
+        be (the host it runs on; during a move, see :meth:`_expect`)."""
         t, cached = self._vm_cache
         now = self.clock()
         if now - t <= max_age:
             return cached
         out = {}
+        macs = {}
         for host in self.hv.hosts():
             try:
                 for d in self.hv.domains(host):
                     if d.active and d.ip:
                         out[d.ip] = (d.name, host, d.memory_mib)
+                        if d.mac:
+                            macs[d.ip] = d.mac
             except HypervisorError:
                 continue
         self._vm_cache = (now, out)
+        self.net.trust_vms(macs)
+        for ip, (name, host, _mem) in out.items():
+            if name not in self.moves:
+                self._expect(ip, host)
         return out
+
+    def _expect(self, ip: str, *hosts: str) -> None:
+        """The router may learn the VM at ``ip`` only where these hosts are
+        (anywhere a KVM host is, while their place is not known yet)."""
+        locs = [self.host_location(h) for h in hosts]
+        self.net.expect_vm(ip, None if None in locs else frozenset(locs))
 
     def host_location(self, host: str) -> tuple[int, int] | None:
         return self.net.locate(self.hv.spec(host).address)
@@ -214,11 +238,16 @@ class Ovct:
     # -- events in ----------------------------------------------------------------
     def handle(self, ev: Input) -> None:
         if isinstance(ev, VncConnection):
+            key = (ev.client_ip, ev.client_port, ev.server_ip, ev.server_port)
             if ev.kind == "start":
-                self.session_start(ev)
+                self.syn(ev, key)
+            elif ev.kind == "accept":
+                c = self.pending.pop(key, None)
+                if c is not None:               # the VM took the connection
+                    self.session_start(c)
             else:
-                self.session_end((ev.client_ip, ev.client_port, ev.server_ip, ev.server_port),
-                                 ev.kind, ev.time)
+                self.pending.pop(key, None)
+                self.session_end(key, ev.kind, ev.time)
         elif isinstance(ev, HostSeen):
             self.vm_seen(ev.ip, (ev.dpid, ev.port), ev.time)
         elif isinstance(ev, BarrierReply):
@@ -231,6 +260,15 @@ class Ovct:
             raise TypeError(f"not an OVCT input: {ev!r}")
 
     # -- phase 1 ------------------------------------------------------------------
+    def syn(self, c: VncConnection, key) -> None:
+        """A client asks a server for a VNC connection: a session only once
+        the server answers (a SYN nobody accepts moves nothing)."""
+        if key in self.sessions or key in self.pending:
+            return                                   # a retransmitted SYN
+        if sum(1 for k in self.pending if k[0] == c.client_ip) >= SYN_PENDING_LIMIT:
+            return
+        self.pending[key] = c
+
     def session_start(self, c: VncConnection) -> None:
         key = (c.client_ip, c.client_port, c.server_ip, c.server_port)
         if key in self.sessions:
@@ -339,6 +377,9 @@ class Ovct:
         m = Move(s.id, s.vm, s.vm_ip, src, dst, dst_loc, mode, job, now,
                  tag=f"{s.vm}-{s.id}")
         self.moves[s.vm] = m
+        # until the switchover begins, the VM is where it was: a RARP for it
+        # at the destination now would be a lie
+        self._expect(s.vm_ip, src)
         if mode == FAST:
             staged = self.net.prepare_move(s.vm_ip, *dst_loc)
         else:
@@ -359,6 +400,8 @@ class Ovct:
     def poll(self) -> None:
         self.hv.pump()
         now = self.clock()
+        for key in [k for k, c in self.pending.items() if now - c.time > SYN_WAIT_S]:
+            del self.pending[key]
         # also while off: switching on then decides at once, and the
         # hypervisors see the same background load either way
         if now - self._refreshed >= CAPACITY_REFRESH_S:
@@ -379,12 +422,20 @@ class Ovct:
                 m.stats = m.job.result(0)
             except MigrationError as exc:
                 self._end_move(m)
-                undone = self.net.abort_move(m.vm_ip) if m.mode == FAST else self.net.unpin(m.vm_ip)
-                m.held = False
                 self.last_moved[m.vm] = now
+                # the VM is where its hypervisor says, whatever the job
+                # reported and whatever the router saw meanwhile (a RARP
+                # at the destination before the failure, say)
+                observed = self._locate(m.vm)
+                at = observed or m.src
+                loc = self.host_location(at)
+                undone = self.net.settle(m.vm_ip, *loc) if loc else 0
+                m.held = False
+                self._expect(m.vm_ip, at)
                 self.emit(E.MigrationFailed(session=m.session, vm=m.vm, src=m.src, dst=m.dst,
-                                            reason=str(exc), kept_old_flows=True,
-                                            flow_mods=undone))
+                                            reason=str(exc), kept_old_flows=at == m.src,
+                                            flow_mods=undone, observed_at=observed,
+                                            flows_at=at))
                 self._resume_waiting()
                 continue
             st = m.stats
@@ -427,6 +478,11 @@ class Ovct:
                 if m.mode == FAST and m.switched is None:
                     self.switch(m, "VM seen at destination (RARP)")
 
+    def _locate(self, vm: str) -> str | None:
+        """Where the hypervisors say ``vm`` runs (None: nowhere they can see)."""
+        self._vm_cache = (-1e9, {})             # what we cached may be stale now
+        return self.hv.locate(vm)
+
     def _end_move(self, m: Move) -> None:
         self.moves.pop(m.vm, None)
         self.ended_moves[m.vm] = m
@@ -451,14 +507,19 @@ class Ovct:
             step = "iteration"
         elif ev.kind == H.SUSPENDED and at_src:
             m.src_paused, step = ev.time, "source_paused"
+            if self.moves.get(m.vm) is m:       # from now on it can only resume there
+                self._expect(m.vm_ip, m.dst)
             if (m.mode == FAST and m.switched is None and not m.held
                     and self.moves.get(m.vm) is m):
                 held_flow_mods = self.net.hold(m.vm_ip)
                 m.held = True
         elif ev.kind == H.RESUMED and at_dst:
             m.dst_resumed, step = ev.time, "dest_resumed"
+            if self.moves.get(m.vm) is m:
+                self._expect(m.vm_ip, m.dst)
         elif ev.kind == H.RESUMED and at_src:
             step = "source_resumed"             # the migration was cancelled
+            self._expect(m.vm_ip, m.src)
         elif ev.kind == H.STOPPED and at_src:
             step = "source_stopped"
         elif ev.kind == H.JOB_COMPLETED and at_src:
@@ -472,6 +533,7 @@ class Ovct:
     def switch(self, m: Move, trigger: str) -> None:
         m.switched = self.clock()
         m.switch_trigger = trigger
+        self._expect(m.vm_ip, m.dst)
         if m.mode == FAST:
             up = self.net.commit_move(m.vm_ip, m.tag)
         else:

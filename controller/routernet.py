@@ -57,19 +57,25 @@ class RouterNetwork:
         return Update(self._flow_mods(msgs), frozenset(self._barriers(msgs, tag)),
                       sum(isinstance(m, PacketOut) for m in msgs), dropped)
 
-    def abort_move(self, ip: str) -> int:
-        return self._flow_mods(self._do(self.router.abort_move, ip))
+    def settle(self, ip: str, dpid: int, port: int) -> int:
+        return self._flow_mods(self._do(self.router.settle, ip, dpid, port))
 
     def pin(self, ip: str) -> None:
         with self.lock:
             self.router.pin(ip)
 
-    def unpin(self, ip: str) -> int:
-        return self._flow_mods(self._do(self.router.unpin, ip))
 
     def paper_move(self, ip: str, dpid: int, port: int, tag: str) -> Update:
         msgs = self._do(self.router.paper_move, ip, dpid, port, tag)
         return Update(self._flow_mods(msgs), frozenset(self._barriers(msgs, tag)))
+
+    def trust_vms(self, macs: dict[str, str]) -> None:
+        with self.lock:
+            self.router.trust.set_vms(macs)
+
+    def expect_vm(self, ip: str, where) -> None:
+        with self.lock:
+            self.router.trust.expect(ip, where)
 
     def session_monitor(self, conn: VncConnection, idle_s: int) -> None:
         self.send([session_monitor(conn.dpid, conn.client_ip, conn.client_port,

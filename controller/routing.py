@@ -28,6 +28,7 @@ from controller import events as E
 from controller import flows as F
 from controller.classes import VNC as C_VNC
 from controller.netview import HostLoc, NetView
+from controller.trust import Trust
 
 ZERO_IP = "0.0.0.0"
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
@@ -66,7 +67,8 @@ def _no_events(kind: str, payload: dict) -> None:
 @dataclass(frozen=True)
 class VncConnection:
     """A VNC connection seen at the client's edge switch (OVCT phase 1)."""
-    kind: str            # "start" (SYN), "fin" or "rst"
+    kind: str            # "start" (the client's SYN), "accept" (the server's
+    #                      SYN+ACK), "fin" or "rst"
     client_ip: str
     client_port: int
     server_ip: str
@@ -120,6 +122,8 @@ class Router:
     pinned: set[str] = field(default_factory=set)
     staging: dict[str, Staging] = field(default_factory=dict)
     held: dict[str, Held] = field(default_factory=dict)
+    #: who may claim which address from which port (see controller.trust)
+    trust: Trust = field(default_factory=Trust)
     #: (frames delivered, frames lost) of each destination's last release
     release_log: dict[str, tuple[int, int]] = field(default_factory=dict)
     # callbacks: on_vnc(VncConnection), on_host_seen(ip, HostLoc, now) for
@@ -127,13 +131,17 @@ class Router:
     on_vnc: Callable[[VncConnection], None] | None = None
     on_host_seen: Callable[[str, HostLoc, float], None] | None = None
 
+    def __post_init__(self):
+        if self.trust.events is None:
+            self.trust.events = self.events
+
     # -- switches and links -------------------------------------------------
     def switch_enter(self, dpid: int, ports: set[int], now: float) -> list[F.Message]:
         self.view.add_switch(dpid, ports)
         for key in [k for k in self.installed if k[0] == dpid]:
             del self.installed[key]      # a (re)connected switch starts empty
         self.events(E.SWITCH_ENTER, {"dpid": dpid, "ports": sorted(ports)})
-        return [*F.static_flows(dpid, self.plan), *self.reconcile()]
+        return [*F.static_flows(dpid, self.plan, self.trust.host_addrs), *self.reconcile()]
 
     def switch_leave(self, dpid: int, now: float) -> list[F.Message]:
         self.view.remove_switch(dpid)
@@ -176,6 +184,8 @@ class Router:
             return self._keep(pkt, data, dpid, in_port, now)
         if self.view.is_link_port(dpid, in_port):
             return []   # only edge ports teach us where hosts are
+        if not self.trust.admit((dpid, in_port), now):
+            return []   # a flood from this port
         if table_id == F.TABLE_DETECT and pkt.eth_type == F.ETH_IPV4:
             self._vnc(dpid, in_port, pkt, now)
             return self._learn(pkt.ip_src, pkt.eth_src, dpid, in_port, now)
@@ -226,8 +236,19 @@ class Router:
             kind = "fin"
         elif flags & F.TCP_SYN and not flags & F.TCP_ACK and client == pkt.ip_src:
             kind = "start"
+        elif flags & F.TCP_SYN and flags & F.TCP_ACK and server == pkt.ip_src:
+            kind = "accept"
         else:
             return
+        if kind in ("start", "accept"):
+            # a session's ends must be who they say: the sender learnt at
+            # this very port with this MAC (a spoofed SYN moves nothing)
+            sender = self.view.hosts.get(pkt.ip_src)
+            if sender is None or (sender.dpid, sender.port, sender.mac) != (
+                    dpid, in_port, pkt.eth_src):
+                self.trust.refuse((dpid, in_port), f"VNC {kind} from an address not learnt "
+                                  "at this port", now, ip=pkt.ip_src, mac=pkt.eth_src)
+                return
         self.on_vnc(VncConnection(kind, client, cport, server, sport, dpid, in_port, now))
 
     def _learn(self, ip: str | None, mac: str | None, dpid: int,
@@ -237,6 +258,8 @@ class Router:
         old = self.view.hosts.get(ip)
         new = HostLoc(ip, mac, dpid, port)
         if old == new:
+            return []
+        if not self.trust.may_learn(ip, mac, (dpid, port), self.view.addresses_at, now):
             return []
         self.view.hosts[ip] = new
         if ip in self.pinned and old is not None and self.on_host_seen is not None:
@@ -320,11 +343,6 @@ class Router:
         """OVCT owns ``ip``'s flows from now on (until a move ends)."""
         self.pinned.add(ip)
 
-    def unpin(self, ip: str) -> list[F.Message]:
-        self.pinned.discard(ip)
-        self.staging.pop(ip, None)
-        return self.reconcile()
-
     def prepare_move(self, ip: str, dpid: int, port: int) -> list[F.Message]:
         """Make-before-break, step 1 (while the VM migrates): install the
         path to its new port as staging flows, shadowed by the live ones."""
@@ -403,13 +421,17 @@ class Router:
         mac = self.view.hosts[ip].mac if ip in self.view.hosts else ""
         self.view.hosts[ip] = HostLoc(ip, mac, dpid, port)
 
-    def abort_move(self, ip: str) -> list[F.Message]:
-        """A move that will not happen: drop staging flows, keep the live
-        ones, deliver anything held to where the VM still is."""
-        st = self.staging.get(ip)
+    def settle(self, ip: str, dpid: int, port: int) -> list[F.Message]:
+        """However a move ended, the VM runs at ``dpid``/``port`` (as its
+        hypervisor says): drop any staging copy, end OVCT's hold on its
+        flows, deliver what was held there, and point every flow at it."""
+        st = self.staging.pop(ip, None)
         msgs = [F.delete_destination(d, ip, gen=1) for d in sorted(st.out_ports)] if st else []
+        self._relocate(ip, dpid, port)
+        self.pinned.discard(ip)
         held, _n, _lost = self.unhold(ip)
-        return msgs + held + self.unpin(ip)
+        self.events(E.FLOWS_SETTLED, {"ip": ip, "at": [dpid, port]})
+        return msgs + self.reconcile() + held
 
     def paper_move(self, ip: str, dpid: int, port: int, tag: str = "") -> list[F.Message]:
         """The report's network update: delete every flow entry for the

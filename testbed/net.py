@@ -143,9 +143,14 @@ class Testbed:
         return self.fleet.host_specs() if self.fleet else []
 
     def controller_config(self) -> str:
+        attach = {}
+        for sp in self.host_specs():
+            sw, port = self.topology.attachment(sp.name)
+            attach[sp.name] = (self.topology.switch(sw).dpid, port)
         conf = cfgmod.ControllerConfig(
             ovct=self.policy,
-            hypervisors=tuple(cfgmod.HypervisorEntry.of(sp) for sp in self.host_specs()))
+            hypervisors=tuple(cfgmod.HypervisorEntry.of(sp, attach[sp.name])
+                              for sp in self.host_specs()))
         path = self.rundir.controller_config
         with open(path, "w") as fh:
             fh.write(cfgmod.dump(conf))

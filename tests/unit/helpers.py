@@ -2,6 +2,7 @@
 for a given topology, and a packet tracer."""
 from __future__ import annotations
 
+from controller import classes as C
 from controller import flows as F
 from controller.routing import ARP_REQUEST, Packet, Router
 from testbed.topology import Topology
@@ -51,13 +52,16 @@ class Harness:
 
     def trace(self, src_host: str, dst_ip: str, **fields) -> list[tuple[int, int]]:
         """Follow the fake tables hop by hop from src_host's switch; returns
-        [(dpid, out_port), ...] until the packet leaves on an edge port."""
+        [(dpid, out_port), ...] until the packet leaves on an edge port, or
+        goes to the controller (out_port F.CONTROLLER: held there)."""
         dpid, _ = self.where(src_host)
         hops = []
         for _ in range(32):
             hits = self.table.pipeline(dpid, eth_type=F.ETH_IPV4, ipv4_dst=dst_ip, **fields)
             e = hits[-1] if hits else None
             assert e is not None, f"no flow for {dst_ip} on dpid {dpid}: {hops}"
+            if e.out_port == F.CONTROLLER and C.parse_cookie(e.cookie).cls == C.HOLD:
+                return hops + [(dpid, F.CONTROLLER)]
             assert isinstance(e.out_port, int), f"dpid {dpid} sends to {e.out_port}"
             hops.append((dpid, e.out_port))
             nxt = self.peer.get((dpid, e.out_port))

@@ -166,7 +166,7 @@ def ovct_app(tmp_path, monkeypatch):
     made = {}
 
     def factory(specs):
-        made["hv"] = hv = FakeHypervisor(specs, clock, migration_s=6)
+        made["hv"] = hv = FakeHypervisor(specs, clock, migration_s=6, completion_lag_s=1.6)
         hv.add_vm("pm2", "vm1", "10.0.0.101", VM1_MAC, 256)
         return hv
     conf = ControllerConfig(hypervisors=(
@@ -211,14 +211,23 @@ def test_a_whole_ovct_migration_through_the_real_app(ovct_app, tmp_path):
     app._packet_in(ofp_event.EventOFPPacketIn(parser.OFPPacketIn(
         dps[2], match=parser.OFPMatch(in_port=2), data=syn, table_id=0)))
     _drain(app)
+    assert hv.jobs == []                   # a SYN alone is no session: the VM must accept
+    synack = _frame(ethernet.ethernet(dst=TCL1_MAC, src=VM1_MAC, ethertype=0x0800),
+                    ipv4.ipv4(src="10.0.0.101", dst="10.0.0.1", proto=6),
+                    tcp.tcp(src_port=5900, dst_port=40000, bits=tcp.TCP_SYN | tcp.TCP_ACK))
+    app._packet_in(ofp_event.EventOFPPacketIn(parser.OFPPacketIn(
+        dps[3], match=parser.OFPMatch(in_port=2), data=synack, table_id=0)))
+    _drain(app)
     # phases 2 and 3: pm1 chosen, the fake migration started, the new path staged
     assert [j.dst for j in hv.jobs] == ["pm1"]
     staged = [m for dp in dps.values() for m in dp.sent if isinstance(m, parser.OFPFlowMod)
               and C.parse_cookie(m.cookie).gen == 1]
     assert staged and all(C.parse_cookie(m.cookie).dst == "10.0.0.101" for m in staged)
 
-    # phase 4: the VM resumes on pm1 (QEMU's RARP at s2 port 4): flows switch
-    clock.t += 5.5
+    # phase 4: the source pauses, the VM resumes on pm1 (QEMU's RARP at s2
+    # port 4): flows switch; libvirt's completion follows 1.6 s later
+    clock.t += 6.05
+    _drain(app)
     rarp = _frame(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src=VM1_MAC, ethertype=0x8035))
     app._packet_in(ofp_event.EventOFPPacketIn(parser.OFPPacketIn(
         dps[2], match=parser.OFPMatch(in_port=4), data=rarp)))
@@ -231,7 +240,7 @@ def test_a_whole_ovct_migration_through_the_real_app(ovct_app, tmp_path):
         reply.xid = xid
         app._barrier_reply(ofp_event.EventOFPBarrierReply(reply))
     _drain(app)
-    clock.t += 1                          # libvirt reports completion
+    clock.t += 1.6                        # libvirt reports completion
     _drain(app)
 
     assert hv.locate("vm1") == "pm1" and app.ovct.moves == {}

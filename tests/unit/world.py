@@ -30,6 +30,8 @@ class World:
     def __init__(self, mode="fast", pm1_memory=2048, **policy):
         self.clock = Clock()
         self.h = Harness(paper_topology())
+        # the inventory, as the controller gets it: the KVM hosts' ports
+        self.h.router.trust.set_hosts({"10.0.0.11": (2, 4), "10.0.0.12": (3, 2)})
         self.h.connect_all()
         for name in ("tcl1", "tcl2", "pm1", "pm2"):
             self.h.announce(name)
@@ -54,12 +56,21 @@ class World:
         pkt = Packet(mac, "ff:ff:ff:ff:ff:ff", F.ETH_ARP, 1, mac, ip, "00:00:00:00:00:00", ip)
         self.h.feed(self.h.router.packet_in(dpid, port, pkt, b"", self.clock()))
 
-    def syn(self, client="tcl1", vm_ip=VM1, sport=40000, dport=5900, flags=F.TCP_SYN):
+    def syn(self, client="tcl1", vm_ip=VM1, sport=40000, dport=5900, flags=F.TCP_SYN,
+            accepted=True):
+        """The client opens a connection (or ends it: ``flags``); a SYN the
+        server answers (``accepted``) with a SYN+ACK from where it is."""
         c = self.h.topo.host(client)
         dpid, port = self.h.where(client)
         pkt = Packet(c.mac, "52:54:00:00:00:01", F.ETH_IPV4, ip_src=c.ip, ip_dst=vm_ip,
                      ip_proto=6, tcp_src=sport, tcp_dst=dport, tcp_flags=flags)
         self.h.feed(self.h.router.packet_in(dpid, port, pkt, b"", self.clock(), F.TABLE_DETECT))
+        server = self.h.router.view.hosts.get(vm_ip)
+        if accepted and flags == F.TCP_SYN and server is not None:
+            ack = Packet(server.mac, c.mac, F.ETH_IPV4, ip_src=vm_ip, ip_dst=c.ip, ip_proto=6,
+                         tcp_src=dport, tcp_dst=sport, tcp_flags=F.TCP_SYN | F.TCP_ACK)
+            self.h.feed(self.h.router.packet_in(server.dpid, server.port, ack, b"",
+                                                self.clock(), F.TABLE_DETECT))
         self.run()
 
     def rarp(self, mac, dpid, port):
