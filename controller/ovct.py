@@ -121,6 +121,7 @@ class Move:
     mode: str
     job: MigrationJob
     started: float
+    memory_mib: int = 0                   # reserved at the destination while in flight
     seen_at_dst: float | None = None      # first packet from the VM at the new port
     switched: float | None = None         # flows switched (fast) / replaced (paper)
     switch_trigger: str | None = None
@@ -168,6 +169,8 @@ class Ovct:
         self._vm_cache: tuple[float, dict[str, tuple[str, str, int]]] = (-1e9, {})
         self._refreshed = -1e9
         self.waiting: list[tuple[Session, str, int]] = []   # decisions deferred
+        #: vm -> the hosts it is active on, when that is more than one
+        self.conflicts: dict[str, set[str]] = {}
         #: (client, port, server, port) -> the client's SYN, until the
         #: server's SYN+ACK makes it a session
         self.pending: dict[tuple[str, int, str, int], VncConnection] = {}
@@ -186,15 +189,18 @@ class Ovct:
             return cached
         out = {}
         macs = {}
+        where: dict[str, set[str]] = {}
         for host in self.hv.hosts():
             try:
                 for d in self.hv.domains(host):
                     if d.active and d.ip:
                         out[d.ip] = (d.name, host, d.memory_mib)
+                        where.setdefault(d.name, set()).add(host)
                         if d.mac:
                             macs[d.ip] = d.mac
             except HypervisorError:
                 continue
+        self.conflicts = {vm: hosts for vm, hosts in where.items() if len(hosts) > 1}
         self._vm_cache = (now, out)
         self.net.trust_vms(macs)
         for ip, (name, host, _mem) in out.items():
@@ -314,8 +320,14 @@ class Ovct:
             return record("stay", "OVCT disabled")
         if s.vm in self.moves:
             return record("stay", "a migration of this VM is already in flight")
+        twice = self.conflicts.get(s.vm)
+        if twice:
+            return record("stay", f"refused: {s.vm} is active on {len(twice)} hosts "
+                                  f"({', '.join(sorted(twice))}); its place is not known")
         if len(self.moves) >= p.max_concurrent_migrations:
-            if not any(w[0].vm == s.vm for w in self.waiting):
+            # every session waits for itself (two sessions to one VM both
+            # get decided, the second once the first's move is over)
+            if not any(w[0].id == s.id for w in self.waiting):
                 self.waiting.append((s, current, memory_mib))
             return record("wait", f"{len(self.moves)} migration(s) in flight; limit "
                                   f"{p.max_concurrent_migrations}: decided again when one ends")
@@ -343,13 +355,19 @@ class Ovct:
                 candidates.append({**entry, "ok": False, "why": str(exc)})
                 continue
             need = memory_mib + p.memory_reserve_mib
-            entry.update(free_memory_mib=cap.free_memory_mib, idle_cpus=round(cap.idle_cpus, 3))
-            if cap.free_memory_mib < need:
+            # VMs on their way there count as if they had arrived
+            incoming = [m for m in self.moves.values() if m.dst == host]
+            free = cap.free_memory_mib - sum(m.memory_mib for m in incoming)
+            idle = cap.idle_cpus - p.min_idle_cpus * len(incoming)
+            entry.update(free_memory_mib=free, idle_cpus=round(idle, 3))
+            if incoming:
+                entry["reserved_for"] = sorted(m.vm for m in incoming)
+            if free < need:
                 candidates.append({**entry, "ok": False,
-                                   "why": f"free memory {cap.free_memory_mib} < {need} MiB"})
-            elif cap.idle_cpus < p.min_idle_cpus:
+                                   "why": f"free memory {free} < {need} MiB"})
+            elif idle < p.min_idle_cpus:
                 candidates.append({**entry, "ok": False,
-                                   "why": f"idle CPUs {cap.idle_cpus:.2f} < {p.min_idle_cpus:g}"})
+                                   "why": f"idle CPUs {idle:.2f} < {p.min_idle_cpus:g}"})
             else:
                 candidates.append({**entry, "ok": True})
                 chosen = (host, loc, hops)
@@ -362,10 +380,11 @@ class Ovct:
         host, loc, hops = chosen
         record("migrate", f"{host} is {hops} hop(s) from the client, {current} is {cur_hops}",
                dst=host, **extra)
-        self.migrate(s, current, host, loc)
+        self.migrate(s, current, host, loc, memory_mib)
 
     # -- phase 3 ------------------------------------------------------------------
-    def migrate(self, s: Session, src: str, dst: str, dst_loc: tuple[int, int]) -> None:
+    def migrate(self, s: Session, src: str, dst: str, dst_loc: tuple[int, int],
+                memory_mib: int = 0) -> None:
         mode = self.policy.update_mode
         now = self.clock()
         try:
@@ -375,7 +394,7 @@ class Ovct:
             self.emit(E.MigrationFailed(session=s.id, vm=s.vm, src=src, dst=dst, reason=str(exc)))
             return
         m = Move(s.id, s.vm, s.vm_ip, src, dst, dst_loc, mode, job, now,
-                 tag=f"{s.vm}-{s.id}")
+                 tag=f"{s.vm}-{s.id}", memory_mib=memory_mib)
         self.moves[s.vm] = m
         # until the switchover begins, the VM is where it was: a RARP for it
         # at the destination now would be a lie

@@ -26,7 +26,7 @@ DEB_PACKAGES=(
   util-linux python3 python3-venv python3-pip
   # KVM hosts and the guest image
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu
-  libvirt-clients python3-libvirt debootstrap squashfs-tools cpio
+  libvirt-clients python3-libvirt debootstrap squashfs-tools cpio nftables
 )
 
 missing=()

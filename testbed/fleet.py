@@ -111,6 +111,9 @@ class KvmFleet:
                 return True
             except Exception:
                 return False
+        peers = [h.ip for h in self.topology.hosts_by_role(KVM_HOST)]
+        for h in self.hosts:
+            h.close_libvirt_to_others(peers)
         first, rest = self.hosts[0], self.hosts[1:]
         _copy_caps(CAPS_SEED, first.caps_cache)
         first.start_libvirtd(run_id)

@@ -77,6 +77,14 @@ class KvmHost(Host):
         return getattr(self, "bridge", None) or self.defaultIntf().name
 
     # -- libvirtd -------------------------------------------------------------
+    def close_libvirt_to_others(self, peers: list[str]) -> None:
+        """Only the KVM hosts (``peers``) may reach this host's libvirtd and
+        migration ports: a firewall in its own network namespace."""
+        path = os.path.join(self.backing("/etc/libvirt"), "ovct.nft")
+        with open(path, "w") as fh:
+            fh.write(LC.firewall_rules(peers))
+        self._must("nft", "-f", "/etc/libvirt/ovct.nft")
+
     def start_libvirtd(self, run_id: str) -> None:
         etc = self.backing("/etc/libvirt")
         with open(os.path.join(etc, "libvirtd.conf"), "w") as fh:

@@ -86,6 +86,23 @@ def qemu_conf() -> str:
     ])
 
 
+def firewall_rules(peers: list[str]) -> str:
+    """nftables rules for a KVM host's own namespace: libvirtd's TCP port and
+    the migration ports accept only the KVM hosts' addresses.  What stays
+    on the host's bridge (its guests) never crosses an OpenFlow switch, so
+    the switches' ACL cannot see it; this does."""
+    ports = (f"{LIBVIRTD_TCP_PORT}, {MIGRATION_STREAM_PORTS[0]}-{MIGRATION_STREAM_PORTS[1]}")
+    return "\n".join([
+        "table inet ovct {",
+        "  chain input {",
+        "    type filter hook input priority 0; policy accept;",
+        f"    tcp dport {{ {ports} }} ip saddr != {{ {', '.join(sorted(peers))} }} drop",
+        "  }",
+        "}",
+        "",
+    ])
+
+
 def domain_xml(vm: VM, kernel: str, initrd: str, rootfs: str, accel: str,
                console_log: str, bridge: str = "br0",
                emulator: str = "/usr/bin/qemu-system-x86_64",

@@ -61,6 +61,7 @@ KVM = (
     Requirement("debootstrap", "command", debian="debootstrap"),
     Requirement("mksquashfs", "command", debian="squashfs-tools"),
     Requirement("cpio", "command", debian="cpio"),
+    Requirement("nft", "command", debian="nftables"),
 )
 
 

@@ -200,3 +200,62 @@ def test_every_migration_starts_its_destination_quickly(net, attach):
         watcher.close()
     _record(net, "migration_setup", {"setup_s": setups})
     assert max(setups) < 2.0 and max(setups) - min(setups) < 1.0, setups
+
+
+CONNECT = ("import socket,sys\n"
+           "s=socket.socket(); s.settimeout(3)\n"
+           "try:\n s.connect((sys.argv[1], int(sys.argv[2]))); print('OPEN')\n"
+           "except OSError as e: print('CLOSED', e)\n")
+
+
+def _connect(node_exec, ip: str, port: int) -> str:
+    out, _err, _rc = node_exec(["python3", "-c", CONNECT, ip, str(port)])
+    return out.strip()
+
+
+@pytest.fixture
+def fake_guest(net):
+    """A namespace on pm1's bridge, as a guest of pm1 sits (our guests run
+    only their desktop, so they cannot be asked to connect anywhere)."""
+    name, pm1 = f"ovctg{os.getpid() % 10000}", net.host("pm1")
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "link", "add", "ovctgA", "type", "veth", "peer", "name", "ovctgB"],
+                       check=True)
+        subprocess.run(["ip", "link", "set", "ovctgA", "netns", str(pm1.pid)], check=True)
+        subprocess.run(["ip", "link", "set", "ovctgB", "netns", name], check=True)
+        for cmd in (["ip", "link", "set", "ovctgA", "master", "br0"],
+                    ["ip", "link", "set", "ovctgA", "up"]):
+            assert pm1.pexec(cmd)[2] == 0, cmd
+        for cmd in (["ip", "addr", "add", "10.0.0.250/8", "dev", "ovctgB"],
+                    ["ip", "link", "set", "ovctgB", "up"],
+                    ["ethtool", "-K", "ovctgB", "tx", "off", "rx", "off"]):
+            subprocess.run(["ip", "netns", "exec", name, *cmd], check=True,
+                           capture_output=True)
+
+        def run(cmd):
+            res = subprocess.run(["ip", "netns", "exec", name, *cmd], capture_output=True,
+                                 text=True, timeout=30)
+            return res.stdout, res.stderr, res.returncode
+        yield run
+    finally:
+        pm1.pexec(["ip", "link", "del", "ovctgA"])
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    assert name not in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                      text=True).stdout
+
+
+def test_libvirt_is_closed_to_guests_and_clients_but_not_to_kvm_hosts(net, attach, fake_guest):
+    attach(net)
+    pm1, pm2, tcl1 = (net.host(n) for n in ("pm1", "pm2", "tcl1"))
+    assert _connect(pm2.pexec, "10.0.0.11", 16509) == "OPEN"        # a peer host may
+    assert _connect(tcl1.pexec, "10.0.0.11", 16509).startswith("CLOSED")   # switches' ACL
+    assert _connect(tcl1.pexec, "10.0.0.12", 49152).startswith("CLOSED")
+    # a guest of pm1: its own host's libvirtd (the host's firewall) and the
+    # other host's (the switches' ACL)
+    assert _connect(fake_guest, "10.0.0.11", 16509).startswith("CLOSED")
+    assert _connect(fake_guest, "10.0.0.12", 16509).startswith("CLOSED")
+    # ... and migration between the hosts still works
+    _place(net, "vm2", "pm2")
+    net.hv.migrate("vm2", "pm1", timeout=240).result(timeout=300)
+    _place(net, "vm2", "pm1")

@@ -200,3 +200,9 @@ def test_multisite_vms_start_away_from_their_site():
         assert t.host(v.host).site != site
     with pytest.raises(T.TopologyError, match="hosts >= 1"):
         T.multisite_topology(sites=2, hosts=0, vms=1)
+
+
+def test_firewall_rules_close_libvirt_to_all_but_the_kvm_hosts():
+    rules = LC.firewall_rules(["10.0.0.12", "10.0.0.11"])
+    assert "tcp dport { 16509, 49152-49215 } ip saddr != { 10.0.0.11, 10.0.0.12 } drop" in rules
+    assert "hook input" in rules

@@ -394,3 +394,43 @@ def test_fast_mode_switches_on_libvirts_resume_when_no_rarp_comes():
     w.clock.t += 1.1
     w.ack_barriers()
     assert w.event("ovct_migration_done") and w.engine.moves == {}
+
+
+# -- scheduling ------------------------------------------------------------------------
+
+def test_in_flight_migrations_reserve_memory_at_their_destination():
+    """pm1 (550 MiB) has room for one 256 MiB VM (+64 reserve) but not two: with two
+    migrations allowed at once, the second must not be sent there."""
+    w = World("fast", pm1_memory=550, max_concurrent_migrations=2)
+    w.syn(client="tcl1", vm_ip=VM1, sport=40000)
+    w.syn(client="tcl2", vm_ip=VM2, sport=40001)
+    d = w.event("ovct_decision")
+    assert [x["decision"] for x in d] == ["migrate", "stay"]
+    (c,) = d[1]["candidates"]
+    assert c["reserved_for"] == ["vm1"] and c["free_memory_mib"] == 550 - 256
+    assert len(w.hv.jobs) == 1
+
+
+def test_a_second_live_session_to_a_waiting_vm_keeps_its_decision():
+    """Two sessions to vm2 wait behind vm1's migration; the first of them
+    ends while waiting: the second is still decided when the slot frees."""
+    w = World("fast")
+    w.syn(client="tcl1", vm_ip=VM1, sport=40000)
+    w.syn(client="tcl2", vm_ip=VM2, sport=40001)
+    w.syn(client="tcl1", vm_ip=VM2, sport=40002)
+    assert [x["decision"] for x in w.event("ovct_decision")] == ["migrate", "wait", "wait"]
+    w.syn(client="tcl2", vm_ip=VM2, sport=40001, flags=F.TCP_FIN | F.TCP_ACK)
+    w.land()
+    last = w.event("ovct_decision")[-1]
+    assert (last["session"], last["vm"], last["decision"]) == (3, "vm2", "migrate")
+    assert w.hv.jobs[-1].vm == "vm2"
+
+
+def test_a_vm_active_on_two_hosts_is_refused_with_a_reason():
+    w = World("fast")
+    w.hv.add_vm("pm1", "vm1", VM1, VM1_MAC, 256)     # split brain: vm1 on both
+    w.engine.vms_by_ip(max_age=0)
+    w.syn()
+    d = w.event("ovct_decision")[0]
+    assert d["decision"] == "stay" and "active on 2 hosts (pm1, pm2)" in d["reason"]
+    assert w.hv.jobs == []
