@@ -75,6 +75,9 @@ class OvctApp(app_manager.OSKenApp):
             hv = make([h.spec() for h in s.config.hypervisors])
             self.ovct = Ovct(s.config.ovct, hv, RouterNetwork(self.router, self._send, self._lock),
                              self._emit, self.clock)
+            previous = [r for r in E.read(run.events) if r.get("type") != E.CONTROLLER_START]
+            if previous:               # a restart: take over where the last one was
+                self.ovct.restore(previous)
             self.router.on_vnc = self._ovct_q.put
             self.router.on_host_seen = lambda ip, loc, t: self._ovct_q.put(
                 HostSeen(ip, loc.dpid, loc.port, t))
@@ -174,6 +177,13 @@ class OvctApp(app_manager.OSKenApp):
         self.datapaths[dp.id] = dp
         ports = {p.port_no for p in ev.switch.ports}
         self._call(self.router.switch_enter, dp.id, ports, self.clock())
+
+    @set_ev_cls(topo_event.EventSwitchReconnected)
+    def _switch_reconnected(self, ev):
+        """A new connection from a switch whose old one had not died yet:
+        os-ken hands over the new datapath (no port events follow); the
+        switch gets its whole table again."""
+        self._switch_enter(ev)
 
     @set_ev_cls(topo_event.EventSwitchLeave)
     def _switch_leave(self, ev):

@@ -132,14 +132,18 @@ class Decision(Event):
 @_register
 @dataclass(frozen=True)
 class MigrationStart(Event):
+    """Phase 3 began (``adopted``: a restarted controller found it in
+    flight and took it over)."""
     TYPE: ClassVar[str] = "ovct_migration_start"
     PHASE: ClassVar[int] = 3
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"adopted"})
     session: int
     vm: str
     src: str = field(metadata=_key("from"))
     dst: str = field(metadata=_key("to"))
     mode: str = ""
     staged_flow_mods: int = 0
+    adopted: bool | None = None
 
 
 @_register
@@ -301,6 +305,18 @@ class Disabled(_Switched):
 
 @_register
 @dataclass(frozen=True)
+class Restored(Event):
+    """A (re)started controller took over from its own event log: the VNC
+    sessions still open, when VMs last moved; and migrations it found in
+    flight at the hypervisors and adopted (``adopted``: their VMs)."""
+    TYPE: ClassVar[str] = "ovct_restored"
+    sessions: int
+    last_moved: int
+    adopted: list
+
+
+@_register
+@dataclass(frozen=True)
 class Error(Event):
     """The OVCT worker caught an exception (routing goes on)."""
     TYPE: ClassVar[str] = "ovct_error"
@@ -321,6 +337,7 @@ OVCT_SESSION_END = SessionEnd.TYPE
 OVCT_ENABLED = Enabled.TYPE
 OVCT_DISABLED = Disabled.TYPE
 OVCT_ERROR = Error.TYPE
+OVCT_RESTORED = Restored.TYPE
 
 
 # -- the writer -----------------------------------------------------------------------
@@ -336,7 +353,9 @@ class EventLog:
         self._clock = clock
         self._wall = wall
         self._lock = threading.Lock()
-        self._next_id = 1
+        # a restarted controller appends to its run's log: ids go on
+        self._next_id = max((r.get("event_id", 0) for r in read(path)), default=0) + 1 \
+            if path else 1
         self._fh = open(path, "a", buffering=1, encoding="utf-8") if path else None
 
     def __call__(self, kind: str, payload: dict) -> dict:

@@ -82,6 +82,9 @@ class FakeHypervisor(Hypervisor):
         self.jobs.append(job)
         return job
 
+    def in_flight(self) -> list[MigrationJob]:
+        return [j for j in self.jobs if not j.done()]
+
     def watch(self, sink: Callable[[DomainEvent], None]) -> bool:
         if not self.events:
             return False

@@ -235,6 +235,21 @@ def delete_hold(dpid: int, dst_ip: str) -> FlowMod:
                    C.FULL_COOKIE_MASK)
 
 
+#: the classes whose flows the controller owns outright: a (re)connecting
+#: switch has them all deleted and re-installed (session monitors are kept:
+#: they carry live sessions across a reconnect or a controller restart)
+WIPED_CLASSES = (C.CONTROL, C.OTHER, C.VNC, C.MIGRATION, C.DETECT, C.HOLD, C.ACL)
+
+
+def wipe(dpid: int) -> list[FlowMod]:
+    """Delete every flow of ours on a switch but the session monitors, in
+    both tables: what a switch kept from before (a controller restart, a
+    reconnect) must not linger (stale staging copies, holds, routes)."""
+    return [FlowMod(dpid, DELETE, (), None, 0, C.make_cookie(cls), C.MAGIC_MASK | C.CLASS_MASK,
+                    table_id=table)
+            for table in (TABLE_DETECT, TABLE_ROUTE) for cls in WIPED_CLASSES]
+
+
 def repoint_destination(dpid: int, dst_ip: str, out_port: int, gen: int = 0) -> FlowMod:
     """One non-strict MODIFY that re-points every flow of a destination (one
     generation) on a switch, selected by cookie, keeping their counters."""

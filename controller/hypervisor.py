@@ -206,6 +206,11 @@ class Hypervisor(abc.ABC):
     def _start_migration(self, vm: str, src: str, dst: str, timeout: float,
                          bandwidth_mibps: int = 0) -> MigrationJob: ...
 
+    def in_flight(self) -> list[MigrationJob]:
+        """Migrations running now (a restarted controller adopts them, so it
+        never starts a second migration of a VM already moving)."""
+        return []
+
     def pump(self) -> None:
         """Deliver pending domain events now, on the caller's thread (the
         engine calls it on every poll); real hypervisors deliver them from

@@ -236,6 +236,27 @@ class LibvirtHypervisor(Hypervisor):
         return HostCapacity(host, spec.memory_mib, mem, spec.cpus, used,
                             window or cur[0] - prev[0], node_free)
 
+    def in_flight(self) -> list[MigrationJob]:
+        """Outgoing migrations running now (some other process -- a previous
+        controller -- started them): the source domain has an outgoing
+        migration job, and its destination is the host where the same domain
+        waits paused for it."""
+        outgoing, incoming = [], {}
+        for host in self.specs:
+            try:
+                conn = self._conn(host)
+                for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
+                    op = dom.jobStats().get("operation")
+                    if op == libvirt.VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT:
+                        outgoing.append((dom.name(), host))
+                    elif (op == libvirt.VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN
+                          or dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED):
+                        incoming[dom.name()] = host
+            except (HypervisorError, libvirt.libvirtError) as exc:
+                LOG.warning("%s: cannot list its migrations: %s", host, exc)
+        return [AdoptedMigrationJob(self, vm, src, incoming[vm])
+                for vm, src in outgoing if incoming.get(vm) not in (None, src)]
+
     def _start_migration(self, vm: str, src: str, dst: str, timeout: float,
                          bandwidth_mibps: int = 0) -> MigrationJob:
         job = LibvirtMigrationJob(self, vm, src, dst, timeout, bandwidth_mibps)
@@ -340,3 +361,54 @@ class LibvirtMigrationJob(MigrationJob):
             pass   # finished or failed meanwhile
         finally:
             conn.close()
+
+
+class AdoptedMigrationJob(MigrationJob):
+    """A migration someone else started (a controller before a restart):
+    watched through the source's job until it ends; the outcome is where
+    the VM then runs."""
+
+    POLL_S = 0.5        # the engine asks every few ms; libvirt is asked at most this often
+
+    def __init__(self, hv: LibvirtHypervisor, vm: str, src: str, dst: str):
+        super().__init__(vm, src, dst)
+        self.hv = hv
+        self.started = time.monotonic()
+        self._checked = 0.0
+        self._done = False
+
+    def done(self) -> bool:
+        now = time.monotonic()
+        if self._done or now - self._checked < self.POLL_S:
+            return self._done
+        self._checked = now
+        try:
+            dom = self.hv._conn(self.src).lookupByName(self.vm)
+            self._done = not dom.isActive() or dom.jobInfo()[0] == libvirt.VIR_DOMAIN_JOB_NONE
+        except (HypervisorError, libvirt.libvirtError):
+            self._done = True          # the source domain is gone, or unreachable
+        return self._done
+
+    def result(self, timeout: float | None = None) -> MigrationStats:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.done():
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"migration of {self.vm} still running")
+            time.sleep(self.POLL_S)
+        where = self.hv.locate(self.vm)
+        if where != self.dst:
+            raise MigrationError(f"adopted migration of {self.vm} {self.src}->{self.dst} ended "
+                                 f"with the VM on {where or 'no host'}")
+        try:
+            job = self.hv._conn(self.dst).lookupByName(self.vm).jobStats(
+                libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED)
+        except libvirt.libvirtError:
+            job = {}
+        return stats_from_job(self.vm, self.src, self.dst, job, time.monotonic() - self.started)
+
+    def abort(self) -> None:
+        try:
+            self.hv._conn(self.src).lookupByName(self.vm).abortJob()
+        except (HypervisorError, libvirt.libvirtError):
+            pass
+

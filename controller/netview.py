@@ -28,11 +28,12 @@ class NetView:
         self._graph = None
 
     def remove_switch(self, dpid: int) -> None:
+        """A switch left: its ports and links go; the hosts behind it are
+        kept (unreachable until it is back: a reconnecting switch must not
+        make the controller forget who hangs off it)."""
         self.ports.pop(dpid, None)
         for src in [k for k, v in self.links.items() if k[0] == dpid or v[0] == dpid]:
             del self.links[src]
-        for ip in [ip for ip, h in self.hosts.items() if h.dpid == dpid]:
-            del self.hosts[ip]
         self._graph = None
 
     def add_port(self, dpid: int, port: int) -> None:

@@ -177,6 +177,73 @@ class Ovct:
         #: on/off at run time (:meth:`set_enabled`); starts as the policy says
         self.enabled = bool(policy.enabled)
         self._enabled_at = float("-inf")
+        #: migrations found in flight at start, not adopted yet (their
+        #: destination's place is not known until the network is learnt)
+        self._to_adopt: list[MigrationJob] | None = None
+        self._restored: tuple[int, int] | None = None      # set by restore()
+
+    # -- a restart ----------------------------------------------------------------------
+    def restore(self, records: list[dict]) -> None:
+        """Take over from a previous controller's event log (the same run
+        directory): the sessions it saw open, when each VM last moved, the
+        next session number.  Monotonic times carry over: the clock is the
+        machine's.  Migrations in flight are adopted from the hypervisors
+        on the first polls (:meth:`_adopt`)."""
+        opened: dict[int, E.Detect] = {}
+        for rec in records:
+            ev = E.typed(rec)
+            if isinstance(ev, E.Detect):
+                opened[ev.session] = ev
+            elif isinstance(ev, E.SessionEnd):
+                opened.pop(ev.session, None)
+            elif isinstance(ev, (E.MigrationDone, E.MigrationFailed)):
+                self.last_moved[ev.vm] = rec["mono"]
+            if getattr(ev, "session", None) is not None:
+                self._next_session = max(self._next_session, ev.session + 1)
+        for d in opened.values():
+            key = (d.client_ip, d.client_port, d.vm_ip, d.vm_port)
+            self.sessions[key] = Session(d.session, d.client_ip, d.client_port, d.vm, d.vm_ip,
+                                         d.vm_port, d.client_switch, d.detected_mono)
+        self._restored = (len(self.sessions), len(self.last_moved))
+
+    def _report_restored(self) -> None:
+        adopted = sorted(m.vm for m in self.moves.values() if m.tag.endswith("-adopted"))
+        if self._restored is not None or adopted:
+            sessions, moved = self._restored or (len(self.sessions), len(self.last_moved))
+            self.emit(E.Restored(sessions=sessions, last_moved=moved, adopted=adopted))
+
+    def _adopt(self) -> None:
+        """Migrations the hypervisors report in flight become moves of ours
+        once the destination's place is known: flows follow the VM when the
+        job ends; no second migration of it starts meanwhile."""
+        if self._to_adopt is None:
+            self._to_adopt = [j for j in self.hv.in_flight() if j.vm not in self.moves]
+            if not self._to_adopt:
+                self._report_restored()
+        if not self._to_adopt:
+            return
+        inventory = {name: (ip, mem) for ip, (name, _h, mem) in self.vms_by_ip().items()}
+        for job in list(self._to_adopt):
+            dst_loc = self.host_location(job.dst)
+            if job.vm not in inventory or dst_loc is None or self.net.locate(
+                    inventory[job.vm][0]) is None:
+                continue                              # not learnt yet: next poll
+            ip, mem = inventory[job.vm]
+            s = next((s for s in self.sessions.values() if s.vm == job.vm), None)
+            m = Move(s.id if s else 0, job.vm, ip, job.src, job.dst, dst_loc,
+                     self.policy.update_mode, job, self.clock(), tag=f"{job.vm}-adopted",
+                     memory_mib=mem)
+            self.moves[job.vm] = m
+            if m.mode == FAST:
+                self.net.prepare_move(ip, *dst_loc)
+            else:
+                self.net.pin(ip)
+            self._expect(ip, job.src)
+            self._to_adopt.remove(job)
+            self.emit(E.MigrationStart(session=m.session, vm=m.vm, src=m.src, dst=m.dst,
+                                       mode=m.mode, staged_flow_mods=0, adopted=True))
+        if not self._to_adopt:
+            self._report_restored()
 
     # -- inventory ----------------------------------------------------------------
     def vms_by_ip(self, max_age: float = 2.0) -> dict[str, tuple[str, str, int]]:
@@ -418,6 +485,8 @@ class Ovct:
 
     def poll(self) -> None:
         self.hv.pump()
+        if self._to_adopt is None or self._to_adopt:
+            self._adopt()
         now = self.clock()
         for key in [k for k, c in self.pending.items() if now - c.time > SYN_WAIT_S]:
             del self.pending[key]

@@ -137,11 +137,32 @@ class Router:
 
     # -- switches and links -------------------------------------------------
     def switch_enter(self, dpid: int, ports: set[int], now: float) -> list[F.Message]:
+        """A switch connects (first time, again after leaving, or on a new
+        connection while the old one lingered): it gets its complete
+        intended table -- whatever of ours it kept is deleted first (but
+        session monitors), then the pipeline, every route, and the staging
+        or hold flows of moves under way."""
         self.view.add_switch(dpid, ports)
         for key in [k for k in self.installed if k[0] == dpid]:
             del self.installed[key]      # a (re)connected switch starts empty
         self.events(E.SWITCH_ENTER, {"dpid": dpid, "ports": sorted(ports)})
-        return [*F.static_flows(dpid, self.plan, self.trust.host_addrs), *self.reconcile()]
+        msgs = [*F.wipe(dpid), *F.static_flows(dpid, self.plan, self.trust.host_addrs)]
+        msgs += self.reconcile()
+        for ip in sorted(self.pinned):
+            st = self.staging.get(ip)
+            if st is not None and dpid in st.out_ports:
+                msgs += F.destination_flows(dpid, ip, st.out_ports[dpid], self.plan, gen=1)
+            h = self.view.hosts.get(ip)         # its live path, where it still is
+            port = self.view.out_ports_to(h.dpid, h.port).get(dpid) if h else None
+            if port is not None:
+                msgs += F.destination_flows(dpid, ip, port, self.plan)
+                self.installed[(dpid, ip)] = port
+            held = self.held.get(ip)
+            if held is not None and port is not None:
+                msgs.append(F.hold_destination(dpid, ip))
+                if dpid not in held.switches:
+                    held.switches.append(dpid)
+        return msgs
 
     def switch_leave(self, dpid: int, now: float) -> list[F.Message]:
         self.view.remove_switch(dpid)

@@ -258,3 +258,15 @@ def test_a_whole_ovct_migration_through_the_real_app(ovct_app, tmp_path):
     assert steps == ["dest_started", "iteration", "source_paused", "dest_resumed",
                      "source_stopped", "job_completed"]
 
+
+
+def test_a_reconnected_switch_gets_the_new_datapath_and_its_whole_table(app):
+    old, new = FakeDP(2), FakeDP(2)
+    app._switch_enter(topo_event.EventSwitchEnter(_switch(old, [1, 2, 3])))
+    app._switch_reconnected(topo_event.EventSwitchReconnected(_switch(new, [1, 2, 3])))
+    assert app.datapaths[2] is new
+    deletes = [m for m in new.sent if isinstance(m, parser.OFPFlowMod)
+               and m.command == ofp.OFPFC_DELETE]
+    adds = [m for m in new.sent if isinstance(m, parser.OFPFlowMod) and m.command == ofp.OFPFC_ADD]
+    assert deletes and adds and new.sent.index(deletes[-1]) < new.sent.index(adds[0])
+    assert all(C.parse_cookie(m.cookie).cls != C.SESSION for m in deletes)

@@ -434,3 +434,44 @@ def test_a_vm_active_on_two_hosts_is_refused_with_a_reason():
     d = w.event("ovct_decision")[0]
     assert d["decision"] == "stay" and "active on 2 hosts (pm1, pm2)" in d["reason"]
     assert w.hv.jobs == []
+
+
+# -- a controller that restarts ------------------------------------------------------------
+
+def test_a_restarted_controller_adopts_the_migration_in_flight_and_leaves_nothing_stale():
+    w = World("fast")
+    w.syn()
+    w.clock.t += 2
+    w.run()
+    assert len(w.hv.jobs) == 1 and w.engine.moves
+    w.restart_controller()
+    w.run()
+    restored = w.event("ovct_restored")
+    assert restored and restored[-1]["sessions"] == 1 and restored[-1]["adopted"] == ["vm1"]
+    assert [s["adopted"] for s in w.event("ovct_migration_start") if s.get("adopted")] == [True]
+    # the same session's retransmitted SYN, or a new one, starts no second migration
+    w.syn(sport=40000)
+    w.syn(client="tcl2", sport=40009)
+    assert len(w.hv.jobs) == 1
+    w.clock.t += 4.2
+    w.run()
+    w.ack_barriers()
+    assert w.hv.locate("vm1") == "pm1" and w.path() == [(2, 4)]
+    # no orphan staging copy, no hold: the reconnect wiped them, the move finished
+    assert not [e for t in w.h.table.tables.values() for e in t
+                if C.parse_cookie(e.cookie).gen == 1 or C.parse_cookie(e.cookie).cls == C.HOLD]
+    # and the hold time of the move goes on across the restart
+    w.clock.t += 10
+    w.syn(client="pm2", sport=41000)
+    assert "hold time" in w.event("ovct_decision")[-1]["reason"]
+
+
+def test_a_restart_keeps_the_hold_time_of_earlier_moves():
+    w = World("fast", hold_time_s=60)
+    w.syn()
+    w.land()
+    w.restart_controller()
+    w.run()
+    assert w.event("ovct_restored")[-1] == {"sessions": 1, "last_moved": 1, "adopted": []}
+    w.syn(client="pm2", sport=41000)
+    assert "hold time" in w.event("ovct_decision")[-1]["reason"]

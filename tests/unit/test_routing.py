@@ -8,6 +8,7 @@ from controller.routing import ARP_REPLY, ARP_REQUEST, Packet, Router
 from testbed.topology import multisite_topology, paper_topology
 
 from tests.unit.helpers import Harness
+from tests.unit.world import VM1, World
 
 
 @pytest.fixture
@@ -183,3 +184,46 @@ def test_events_reported():
     h.announce("tcl1")
     assert seen.count("switch_enter") == 3 and seen.count("link_add") == 4
     assert "host_learnt" in seen
+
+
+# -- switches that come and go ------------------------------------------------------------
+
+def _ours(table, dpid):
+    return [e for e in table.tables.get(dpid, []) if C.parse_cookie(e.cookie).ours]
+
+
+def test_a_reconnecting_switch_gets_its_whole_table_and_loses_what_is_stale():
+    w = World("fast")
+    w.syn()                                       # vm1 migrating: staging flows exist
+    table = w.h.table
+    stale = F.destination_flows(2, "10.9.9.9", 3, w.h.router.plan)   # a route nobody wants
+    table.apply(stale + [F.hold_destination(2, "10.8.8.8")])
+    before = {(e.table_id, tuple(sorted(e.match.items())), e.priority, e.cookie, e.out_port)
+              for e in _ours(table, 2)}
+    w.h.feed(w.h.router.switch_enter(2, {1, 2, 3, 4}, w.clock()))
+    after = {(e.table_id, tuple(sorted(e.match.items())), e.priority, e.cookie, e.out_port)
+             for e in _ours(table, 2)}
+    gone = before - after
+    assert {C.parse_cookie(k[3]).dst for k in gone} == {"10.9.9.9", "10.8.8.8"}
+    assert after <= before                         # everything intended is back
+    assert any(C.parse_cookie(e.cookie).gen == 1 and C.parse_cookie(e.cookie).dst == VM1
+               for e in _ours(table, 2))           # the staging copy too
+    assert any(C.parse_cookie(e.cookie).cls == C.SESSION for e in _ours(table, 2))
+    w.land()
+    assert w.path() == [(2, 4)]
+
+
+def test_a_switch_that_leaves_and_returns_keeps_the_hosts_behind_it():
+    h = Harness(paper_topology())
+    h.connect_all()
+    for name in ("tcl1", "tcl2", "pm1", "pm2"):
+        h.announce(name)
+    assert h.trace("tcl1", "10.0.0.12") == [(2, 1), (1, 2), (3, 2)]
+    h.feed(h.router.switch_leave(3, h.now))
+    assert "10.0.0.12" in h.router.view.hosts      # not forgotten
+    h.table.tables.pop(3, None)                     # the switch restarted empty
+    h.feed(h.router.switch_enter(3, {1, 2}, h.now))
+    h.feed(h.router.link_add((3, 1), (1, 2)))
+    h.feed(h.router.link_add((1, 2), (3, 1)))
+    assert h.trace("tcl1", "10.0.0.12") == [(2, 1), (1, 2), (3, 2)]
+    assert h.trace("pm2", "10.0.0.1") == [(3, 1), (1, 1), (2, 2)]

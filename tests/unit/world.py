@@ -48,9 +48,36 @@ class World:
         self.arp(VM1, VM1_MAC, 3, 2)
         self.arp(VM2, VM2_MAC, 3, 2)
         self.events = []
+        self.records = []               # as the event log holds them (with mono)
         self.engine = Ovct(Policy(update_mode=mode, **policy), self.hv,
-                           RouterNetwork(r, self.h.feed),
-                           lambda ev: self.events.append((ev.TYPE, ev.payload())), self.clock)
+                           RouterNetwork(r, self.h.feed), self._emit, self.clock)
+
+    def _emit(self, ev):
+        self.events.append((ev.TYPE, ev.payload()))
+        self.records.append({"type": ev.TYPE, "mono": self.clock(), **ev.payload()})
+
+    def restart_controller(self):
+        """The controller process dies and a new one starts: a new router
+        that learns the network again (the switches keep their tables), a new
+        engine that reads the old one's event log; the hypervisor runs on."""
+        old = self.h
+        policy = self.engine.policy
+        self.h = Harness(old.topo)
+        self.h.table = old.table
+        self.h.router.trust.set_hosts({"10.0.0.11": (2, 4), "10.0.0.12": (3, 2)})
+        self.h.connect_all()
+        for name in ("tcl1", "tcl2", "pm1", "pm2"):
+            self.h.announce(name)
+        where = {"pm1": (2, 4), "pm2": (3, 2)}
+        for vm, ip, mac in (("vm1", VM1, VM1_MAC), ("vm2", VM2, VM2_MAC)):
+            self.arp(ip, mac, *where[self.hv.locate(vm)])
+        self.queue = []
+        r = self.h.router
+        r.on_vnc = self.queue.append
+        r.on_host_seen = lambda ip, loc, t: self.queue.append(HostSeen(ip, loc.dpid, loc.port, t))
+        self.hv.watch(self.queue.append)
+        self.engine = Ovct(policy, self.hv, RouterNetwork(r, self.h.feed), self._emit, self.clock)
+        self.engine.restore(list(self.records))
 
     def arp(self, ip, mac, dpid, port):
         pkt = Packet(mac, "ff:ff:ff:ff:ff:ff", F.ETH_ARP, 1, mac, ip, "00:00:00:00:00:00", ip)
