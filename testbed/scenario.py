@@ -21,16 +21,22 @@
                                        # only) and is switched on then, so one
                                        # run has a "before" and an "after"
 
-Validated completely before anything starts: an unknown key, a wrong type, a
-client or VM or host that the topology does not have, or a duplicate stops
-with a message naming the field.
+Validated completely before anything starts: an unknown key, a wrong type,
+a value out of range (every duration, rate and size has an upper bound;
+infinities are refused), a client or VM or host that the topology does not
+have, a duplicate, a parameter the topology kind does not take, a probe
+from a VM (a VM runs no probes), a session port outside ``ovct.vnc_ports``
+(OVCT would never see it), a name that is not a plain name, a link
+bandwidth above what Mininet's link model honours (1000 Mbit/s) stops with
+a message naming the field.
 """
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, field_validator, model_serializer,
+                      model_validator)
 
 from controller import config as cfgmod
 from testbed import accel as A
@@ -38,7 +44,15 @@ from testbed import topology as T
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+WEEK_S = 7 * 86_400.0
+#: the largest link bandwidth Mininet's TCLink (HTB) applies; above it
+#: Mininet ignores the limit with a warning
+MAX_LINK_MBIT = 1000.0
+#: a name: letters, digits, '.', '_', '-' (it becomes part of paths)
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
 
 class TopologySpec(_Strict):
@@ -49,60 +63,80 @@ class TopologySpec(_Strict):
     core: int = Field(1, ge=1, le=99)
     vms: int = Field(0, ge=0, le=250)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _only_what_the_kind_takes(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("kind", "paper"), str):
+            kind = T.KINDS.get(data.get("kind", "paper"))
+            if kind is not None:
+                for key in data:
+                    if key != "kind" and key in cls.model_fields and key not in kind.params:
+                        raise ValueError(f"topology.{key}: the {kind.name} topology takes no "
+                                         f"{key!r} (it takes: {', '.join(kind.params) or 'nothing'})")
+        return data
+
+    @model_serializer(mode="wrap")
+    def _dump_what_the_kind_takes(self, handler):
+        """A dump holds only the parameters its kind takes, so it loads
+        again (a paper topology has no sites)."""
+        data = handler(self)
+        return {k: v for k, v in data.items() if k == "kind" or k in T.KINDS[self.kind].params}
+
 
 class VmPlacement(_Strict):
-    name: str
-    host: str
+    name: str = Field(max_length=64)
+    host: str = Field(max_length=64)
 
 
 class SessionSpec(_Strict):
-    client: str
-    vm: str
+    client: str = Field(max_length=64)
+    vm: str = Field(max_length=64)
     port: int = Field(5900, ge=1, le=65535)
-    start_s: float = Field(0.0, ge=0)
-    duration_s: float = Field(60.0, gt=0)
-    input_rate_hz: float = Field(2.0, ge=0)
+    start_s: float = Field(0.0, ge=0, le=WEEK_S)
+    duration_s: float = Field(60.0, gt=0, le=WEEK_S)
+    input_rate_hz: float = Field(2.0, ge=0, le=1000)
+
+    _floats = field_validator("start_s", "duration_s", "input_rate_hz", mode="before")(
+        lambda cls, v: cfgmod.as_float(v))
 
 
 class ProbeSpec(_Strict):
-    src: str
-    dst: str
-    interval_ms: float = Field(10.0, ge=1)
+    src: str = Field(max_length=64)
+    dst: str = Field(max_length=64)
+    interval_ms: float = Field(10.0, ge=1, le=60_000)
 
-
-def _floats(data: dict, *keys: str) -> dict:
-    """YAML gives 5 for 5.0; strict floats accept ints only through here."""
-    return {k: (float(v) if k in keys and isinstance(v, int) and not isinstance(v, bool) else v)
-            for k, v in data.items()}
+    _floats = field_validator("interval_ms", mode="before")(lambda cls, v: cfgmod.as_float(v))
 
 
 class Scenario(_Strict):
-    name: str = Field(min_length=1)
-    description: str = ""
+    name: str = Field(min_length=1, max_length=64, pattern=NAME)
+    description: str = Field("", max_length=10_000)
     topology: TopologySpec = TopologySpec()
     vm_memory_mib: int = Field(256, ge=32, le=65536)
-    host_memory_mib: int = Field(2048, ge=64)
-    host_cpus: int = Field(2, ge=1)
+    host_memory_mib: int = Field(2048, ge=64, le=1 << 24)
+    host_cpus: int = Field(2, ge=1, le=1024)
     accel: Literal[A.CHOICES] = A.AUTO
-    stats_interval_s: float = Field(2.0, gt=0)
-    link_bw_mbit: Optional[float] = Field(None, gt=0)
-    vms: tuple[VmPlacement, ...] = ()
-    sessions: tuple[SessionSpec, ...] = ()
-    probes: tuple[ProbeSpec, ...] = ()
+    stats_interval_s: float = Field(2.0, ge=0.1, le=3600)
+    link_bw_mbit: Optional[float] = Field(None, gt=0, le=MAX_LINK_MBIT)
+    vms: tuple[VmPlacement, ...] = Field((), max_length=10_000)
+    sessions: tuple[SessionSpec, ...] = Field((), max_length=100_000)
+    probes: tuple[ProbeSpec, ...] = Field((), max_length=1_000)
     ovct: cfgmod.Policy = cfgmod.Policy()
-    ovct_on_at_s: Optional[float] = Field(None, ge=0)
+    ovct_on_at_s: Optional[float] = Field(None, ge=0, le=WEEK_S)
+
+    _floats = field_validator("stats_interval_s", "link_bw_mbit", "ovct_on_at_s",
+                              mode="before")(lambda cls, v: cfgmod.as_float(v))
 
     @model_validator(mode="before")
     @classmethod
     def _coerce(cls, data):
+        """YAML lists are tuples here (strict mode wants tuples)."""
         if not isinstance(data, dict):
             return data
-        data = _floats(dict(data), "stats_interval_s", "link_bw_mbit", "ovct_on_at_s")
+        data = dict(data)
         for key in ("vms", "sessions", "probes"):
             if isinstance(data.get(key), list):
-                data[key] = tuple(_floats(x, "start_s", "duration_s", "input_rate_hz",
-                                          "interval_ms") if isinstance(x, dict) else x
-                                  for x in data[key])
+                data[key] = tuple(data[key])
         return data
 
     @model_validator(mode="after")
@@ -129,6 +163,14 @@ class Scenario(_Strict):
             for f in ("src", "dst"):
                 if getattr(p, f) not in names:
                     raise ValueError(f"probes.{i}.{f}: no host or VM {getattr(p, f)!r}")
+            if p.src in vms:
+                raise ValueError(f"probes.{i}.src: {p.src!r} is a VM; probes run on hosts "
+                                 "(thin clients, KVM hosts)")
+        ranges = self.ovct.vnc_ports
+        for i, s in enumerate(self.sessions):
+            if not any(lo <= s.port <= hi for lo, hi in ranges):
+                raise ValueError(f"sessions.{i}.port: {s.port} is outside ovct.vnc_ports "
+                                 f"{[list(r) for r in ranges]} (OVCT would never see it)")
         if self.sessions and not topo.vms:
             raise ValueError("sessions: the topology has no VMs")
         if self.ovct_on_at_s is not None:
