@@ -21,6 +21,10 @@ import shutil
 import signal
 import subprocess
 
+import psutil
+
+from testbed.procs import identity, same_process
+
 from mininet.node import Host
 
 from testbed import libvirt_config as LC
@@ -42,7 +46,9 @@ class KvmHost(Host):
             dirs.append((mount, backing))
         super().__init__(name, privateDirs=dirs, **params)
         self.libvirtd: subprocess.Popen | None = None
-        self.qemu_pids: set[int] = set()
+        #: QEMU processes seen on this host: pid -> (start time, command
+        #: name); a pid is signalled only while it still is that process
+        self.qemu_pids: dict[int, tuple[float, str]] = {}
 
     # -- paths seen from the root namespace ------------------------------------
     def backing(self, mount: str) -> str:
@@ -102,14 +108,19 @@ class KvmHost(Host):
     def libvirtd_alive(self) -> bool:
         return self.libvirtd is not None and self.libvirtd.poll() is None
 
-    def note_qemu_pids(self) -> set[int]:
-        """Remember the PIDs of this host's QEMU processes (libvirt writes
-        them to /run/libvirt/qemu/<vm>.pid) so they can be stopped by PID."""
+    def note_qemu_pids(self) -> dict[int, tuple[float, str]]:
+        """Remember this host's QEMU processes (libvirt writes their PIDs to
+        /run/libvirt/qemu/<vm>.pid) with their start time, so they can be
+        stopped by PID -- and only while the PID is still the same process
+        (a source QEMU exits after migrating; its PID may be reused)."""
         for path in glob.glob(os.path.join(self.backing("/run/libvirt"), "qemu", "*.pid")):
             try:
-                self.qemu_pids.add(int(open(path).read().strip()))
+                pid = int(open(path).read().strip())
             except (OSError, ValueError):
-                pass
+                continue
+            seen = identity(pid)
+            if pid not in self.qemu_pids and seen is not None:
+                self.qemu_pids[pid] = seen
         return self.qemu_pids
 
     def stop_libvirtd(self, timeout: float = 15.0, kill_qemu: bool = True) -> list[str]:
@@ -126,35 +137,24 @@ class KvmHost(Host):
                 problems.append(f"{self.name}: libvirtd ignored SIGTERM")
                 self.libvirtd.kill()
                 self.libvirtd.wait(5)
-        for pid in sorted(self.qemu_pids) if kill_qemu else ():
-            if _alive(pid):
+        for pid, seen in sorted(self.qemu_pids.items()) if kill_qemu else ():
+            proc = same_process(pid, seen)
+            if proc is not None:
                 problems.append(f"{self.name}: QEMU pid {pid} still running; killed")
                 try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
+                    proc.kill()             # psutil checks it is still that process
+                except psutil.Error:
                     pass
         return problems
 
     def leftovers(self) -> list[str]:
         out = []
-        if self.libvirtd is not None and _alive(self.libvirtd.pid):
+        if self.libvirtd is not None and self.libvirtd.poll() is None:
             out.append(f"{self.name}: libvirtd pid {self.libvirtd.pid}")
-        out += [f"{self.name}: QEMU pid {p}" for p in sorted(self.qemu_pids) if _alive(p)]
+        out += [f"{self.name}: QEMU pid {p}" for p, seen in sorted(self.qemu_pids.items())
+                if same_process(p, seen) is not None]
         return out
 
     def terminate(self):
         super().terminate()
         shutil.rmtree(self.state_dir, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purposes
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False

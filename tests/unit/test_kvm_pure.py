@@ -1,7 +1,10 @@
 """Pure parts of the KVM layer: libvirt configuration, domain XML, the
 hypervisor interface with the fake hypervisor and a fake clock, the guest
 image recipe, VMs in topologies."""
+import subprocess
 import xml.etree.ElementTree as ET
+
+import psutil
 
 import pytest
 
@@ -9,6 +12,7 @@ from controller import hypervisor as H
 from controller.fake_hypervisor import FakeHypervisor
 from testbed import accel, guest_files, guest_image
 from testbed import libvirt_config as LC
+from testbed.procs import same_process
 from testbed import topology as T
 
 
@@ -206,3 +210,17 @@ def test_firewall_rules_close_libvirt_to_all_but_the_kvm_hosts():
     rules = LC.firewall_rules(["10.0.0.12", "10.0.0.11"])
     assert "tcp dport { 16509, 49152-49215 } ip saddr != { 10.0.0.11, 10.0.0.12 } drop" in rules
     assert "hook input" in rules
+
+
+def test_a_pid_is_ours_only_while_it_is_the_same_process():
+    p = subprocess.Popen(["sleep", "30"])
+    try:
+        proc = psutil.Process(p.pid)
+        seen = (proc.create_time(), proc.name())
+        assert same_process(p.pid, seen) is not None
+        assert same_process(p.pid, (seen[0] - 5, seen[1])) is None      # a reused pid
+        assert same_process(p.pid, (seen[0], "qemu-system-x86")) is None
+    finally:
+        p.kill()
+        p.wait()
+    assert same_process(p.pid, seen) is None
