@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 
 from controller import config as cfgmod
 from controller.rundir import default_run
@@ -79,10 +80,12 @@ def main(argv=None) -> int:
                             config=conf)
 
     def _stop(signum, _frame):
-        # os-ken's native hub runs non-daemon threads that cannot be killed,
-        # so exit the process directly.  Everything we write is line-buffered
-        # or replaced atomically, so nothing is lost.
-        logging.getLogger("ovct").info("signal %d: exiting", signum)
+        # os-ken's native hub runs non-daemon threads that cannot be
+        # killed: say goodbye to the switches, write the last state and
+        # statistics, then leave the process directly
+        logging.getLogger("ovct").info("signal %d: stopping", signum)
+        if app.INSTANCE is not None:
+            app.INSTANCE.shutdown(f"signal {signum}")
         logging.shutdown()
         os._exit(0)
     signal.signal(signal.SIGTERM, _stop)
@@ -93,7 +96,13 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGUSR2, lambda *_: app.SWITCH_REQUESTS.append(False))
     logging.getLogger("ovct").info("controller on %s:%d, run dir %s",
                                    args.host, args.port, args.run_dir)
-    AppManager.run_apps(["os_ken.topology.switches", "controller.app"])
+    # os-ken runs in a thread of its own; the main thread only waits for
+    # signals, so one is handled the moment it arrives
+    runner = threading.Thread(target=AppManager.run_apps, name="os-ken", daemon=True,
+                              args=(["os_ken.topology.switches", "controller.app"],))
+    runner.start()
+    while runner.is_alive():
+        signal.pause()
     return 0
 
 

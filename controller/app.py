@@ -34,6 +34,8 @@ LOG = logging.getLogger("ovct.app")
 
 #: set by controller.__main__ before os-ken instantiates the app
 SETTINGS: Settings | None = None
+#: the running app (for the signal handler's shutdown)
+INSTANCE: "OvctApp | None" = None
 
 #: OVCT on/off requests (True/False) appended by the SIGUSR1/SIGUSR2 handlers
 #: in controller.__main__; the OVCT worker drains them (a list append is
@@ -88,6 +90,8 @@ class OvctApp(app_manager.OSKenApp):
     def start(self):
         # background loops start with the app, not on construction, so the
         # shim can be built and its handlers called in a unit test
+        global INSTANCE
+        INSTANCE = self
         thread = super().start()
         self.threads.append(hub.spawn(self._poll_loop))
         self.threads.append(hub.spawn(self._state_loop))
@@ -119,6 +123,32 @@ class OvctApp(app_manager.OSKenApp):
         except Exception as exc:   # keep routing whatever OVCT does
             LOG.exception("OVCT error")
             self._emit(E.Error(error=repr(exc)))
+
+    def shutdown(self, why: str) -> None:
+        """Stop cleanly: the last state file and statistics totals written,
+        the switches' connections closed (they keep their flows: fail-mode
+        secure), a ``controller_stop`` event."""
+        with self._lock:
+            state = self.router.snapshot()
+            state["polls"] = {str(k): v for k, v in self.stats.polls.items()}
+            state["totals"] = [[d, c, t, pk, by] for (d, c, t), (pk, by)
+                               in sorted(self.stats.totals().items())]
+            for dpid in sorted(self.stats.polls):
+                by_class, by_dst = self.stats.switch_totals(dpid)
+                self.stats_log(E.FLOW_STATS, {"dpid": dpid, "poll": self.stats.polls[dpid],
+                                              "by_class": by_class, "by_dst": by_dst,
+                                              "final": True})
+        state["time"] = time.time()
+        state["pid"] = os.getpid()
+        E.write_json_atomic(self.state_path, state)
+        for dp in list(self.datapaths.values()):
+            try:
+                dp.socket.close()
+            except (AttributeError, OSError):
+                pass
+        self._event(E.CONTROLLER_STOP, {"why": why, "switches": sorted(self.datapaths)})
+        self.event_log.close()
+        self.stats_log.close()
 
     # -- plumbing -------------------------------------------------------------
     def _event(self, kind: str, payload: dict) -> None:

@@ -31,6 +31,7 @@ VERSION = 1
 
 # -- routing and controller events (payloads built where they happen) ---------
 CONTROLLER_START = "controller_start"
+CONTROLLER_STOP = "controller_stop"
 SWITCH_ENTER = "switch_enter"
 SWITCH_LEAVE = "switch_leave"
 LINK_ADD = "link_add"
@@ -43,7 +44,7 @@ FLOWS_REPLACED = "flows_replaced"      # the report's delete-then-install
 TRAFFIC_HELD = "traffic_held"          # a paused VM's traffic kept at the controller
 FLOWS_SETTLED = "flows_settled"        # a move ended otherwise: flows where the VM runs
 REFUSED = "refused"                    # an address, session or flood refused (controller.trust)
-ROUTING = (CONTROLLER_START, SWITCH_ENTER, SWITCH_LEAVE, LINK_ADD, LINK_DELETE, HOST_LEARNT,
+ROUTING = (CONTROLLER_START, CONTROLLER_STOP, SWITCH_ENTER, SWITCH_LEAVE, LINK_ADD, LINK_DELETE, HOST_LEARNT,
            HOST_MOVED, FLOWS_STAGED, FLOWS_COMMITTED, FLOWS_REPLACED, TRAFFIC_HELD,
            FLOWS_SETTLED, REFUSED)
 

@@ -270,3 +270,26 @@ def test_a_reconnected_switch_gets_the_new_datapath_and_its_whole_table(app):
     adds = [m for m in new.sent if isinstance(m, parser.OFPFlowMod) and m.command == ofp.OFPFC_ADD]
     assert deletes and adds and new.sent.index(deletes[-1]) < new.sent.index(adds[0])
     assert all(C.parse_cookie(m.cookie).cls != C.SESSION for m in deletes)
+
+
+def test_shutdown_writes_the_last_state_and_statistics_and_closes_the_switches(app, tmp_path):
+    class Sock:
+        closed = False
+
+        def close(self):
+            self.closed = True
+    dp = FakeDP(1)
+    dp.socket = Sock()
+    app._switch_enter(topo_event.EventSwitchEnter(_switch(dp, [1, 2])))
+    ck = C.make_cookie(C.VNC, "10.0.0.1")
+    app._flow_stats(ofp_event.EventOFPFlowStatsReply(parser.OFPFlowStatsReply(dp, body=[
+        parser.OFPFlowStats(table_id=1, priority=200, cookie=ck, packet_count=3, byte_count=300,
+                            match=parser.OFPMatch(ipv4_dst="10.0.0.1", eth_type=0x800))],
+        flags=0)))
+    app.shutdown("signal 15")
+    assert dp.socket.closed
+    run = RunDir(str(tmp_path))
+    state = run.read_json(run.state)
+    assert [1, "vnc", "10.0.0.1", 3, 300] in state["totals"]
+    assert E.read(run.stats)[-1]["final"] is True
+    assert E.read(run.events)[-1]["type"] == E.CONTROLLER_STOP
