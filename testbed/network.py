@@ -76,7 +76,10 @@ class EmulatedNetwork:
             waitConnected=False)
         self.net.addController(RemoteController("c0", ip="127.0.0.1", port=controller_port))
         self.net.build()
-        self.host_pids = [h.pid for h in self.net.hosts]
+        # every Mininet node has a shell: hosts, switches, and the remote
+        # controller's node too (whose stop() does nothing)
+        self.host_pids = [n.pid for n in (*self.net.hosts, *self.net.switches,
+                                          *self.net.controllers)]
         self.intfs = [i.name for n in (*self.net.hosts, *self.net.switches)
                       for i in n.intfList() if i.name != "lo"]
         self.net.start()
@@ -172,10 +175,16 @@ class EmulatedNetwork:
         return dest
 
     def stop(self) -> None:
-        """Mininet removes its namespaces, links and bridges; safe twice."""
+        """Mininet removes its namespaces, links and bridges; safe twice.
+        Mininet's RemoteController.stop() does nothing, so its node's shell
+        is ended here (it leaked one bash per network before)."""
         if self.net is not None:
             net, self.net = self.net, None
-            net.stop()
+            try:
+                net.stop()
+            finally:
+                for c in net.controllers:
+                    c.terminate()
 
     def leftovers(self) -> list[str]:
         """What of the network is still around (nothing after stop())."""

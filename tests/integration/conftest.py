@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from testbed import ROOT, preflight
+from testbed import ROOT, machine, preflight
 from testbed.net import Testbed
 
 ARTIFACTS = os.path.join(ROOT, "runs", "pytest", time.strftime("%Y%m%d-%H%M%S"))
@@ -32,6 +32,18 @@ def _integration_prerequisites():
         if required:
             pytest.fail(f"integration tests required but cannot run:\n{exc}", pytrace=False)
         pytest.skip(f"integration tests need root and the stack: {exc}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _machine_left_clean(_integration_prerequisites):
+    """After the whole tier, the machine itself -- not the testbed's
+    records -- shows nothing of ours: no namespaces, Mininet links, guest
+    taps, OVS bridges, libvirtd, QEMU, Xvnc, controllers, thin clients,
+    pings, iperf3 or Mininet shells that were not there before."""
+    before = machine.snapshot()
+    yield
+    left = machine.left_behind(before)
+    assert not left, "left behind on the machine: " + "; ".join(left)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -64,7 +76,12 @@ def start(topology, name: str, **kw) -> Testbed:
     return tb
 
 
-def finish(tb: Testbed) -> None:
+def finish(tb: Testbed, before: set[str] | None = None) -> None:
+    """Stop ``tb`` and check what it recorded is gone -- and, given the
+    machine's snapshot from before it started, that the machine agrees."""
     tb.stop()
     left = tb.leftovers()
     assert not left, f"left behind after stop: {left}"
+    if before is not None:
+        seen = machine.left_behind(before)
+        assert not seen, f"left behind on the machine: {seen}"

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from testbed import ovs
+from testbed import machine, ovs
 from testbed.net import Testbed
 from testbed.topology import paper_topology
 
@@ -39,6 +39,23 @@ def test_interrupt_cleans_up():
             ctl_pid = tb.controller.pid
             raise KeyboardInterrupt
     assert tb.leftovers() == [] and _gone(ctl_pid)
+
+
+@pytest.mark.parametrize("raise_", [RuntimeError("boom"), KeyboardInterrupt()],
+                         ids=["error", "interrupt"])
+def test_with_kvm_hosts_running_an_error_or_interrupt_leaves_nothing_on_the_machine(raise_):
+    """Seen from outside (the machine's namespaces, links, bridges and
+    processes), not from the testbed's records: libvirtd, QEMU, Xvnc, the
+    controller, every Mininet shell -- all gone."""
+    before = machine.snapshot()
+    tb = Testbed(paper_topology(), run_dir=run_dir(f"cleanup-kvm-{type(raise_).__name__}"))
+    with pytest.raises(type(raise_)):
+        with tb:
+            assert tb.hv.placement() == {"vm1": "pm2", "vm2": "pm2"}
+            assert any(x.startswith("qemu pid") for x in machine.left_behind(before))
+            raise raise_
+    assert tb.leftovers() == []
+    assert machine.left_behind(before) == []
 
 
 def test_link_delay_without_netem_refused_before_anything_starts():
