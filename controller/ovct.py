@@ -164,6 +164,8 @@ class Ovct:
         #: vm -> its last move that ended: domain events that arrive after
         #: the outcome (the source resuming after a failure) still count
         self.ended_moves: dict[str, Move] = {}
+        #: vm -> host whose QEMU waits for it, in migrations OVCT did not start
+        self._incoming: dict[str, str] = {}
         self.last_moved: dict[str, float] = {}     # vm -> when its last move ended
         self._next_session = 1
         self._vm_cache: tuple[float, dict[str, tuple[str, str, int]]] = (-1e9, {})
@@ -575,6 +577,25 @@ class Ovct:
         self.moves.pop(m.vm, None)
         self.ended_moves[m.vm] = m
 
+    def _foreign_migration(self, ev: DomainEvent) -> None:
+        """A migration OVCT did not start (by hand, another tool): the
+        router may learn the VM at its destination once libvirt says the
+        switchover has begun there (its RARP then moves the routes), and
+        back at the source if it is cancelled."""
+        if ev.detail != "migrated" and ev.kind != H.RESUMED:
+            return
+        ip = next((ip for ip, (name, _h, _m) in self.vms_by_ip().items() if name == ev.vm), None)
+        if ip is None:
+            return
+        if ev.kind == H.STARTED:
+            self._incoming[ev.vm] = ev.host
+        elif ev.kind == H.SUSPENDED and ev.vm in self._incoming:
+            self._expect(ip, self._incoming[ev.vm])
+        elif ev.kind == H.RESUMED:
+            self._incoming.pop(ev.vm, None)
+            self._vm_cache = (-1e9, {})          # it runs elsewhere now
+            self._expect(ip, ev.host)
+
     def domain_event(self, ev: DomainEvent) -> None:
         """What the hypervisor reported about a VM that is moving: the
         migration's phases.  In fast mode, the moment the source pauses for
@@ -584,7 +605,8 @@ class Ovct:
         when the flows switch (or, should the migration fail, where the VM
         still runs)."""
         m = self.moves.get(ev.vm) or self.ended_moves.get(ev.vm)
-        if m is None:
+        if m is None or (m is self.ended_moves.get(ev.vm) and ev.kind == H.STARTED):
+            self._foreign_migration(ev)
             return
         at_src, at_dst = ev.host == m.src, ev.host == m.dst
         step = None

@@ -74,7 +74,13 @@ class EmulatedNetwork:
             controller=None, link=TCLink if link_opts else Link,
             autoSetMacs=False, autoStaticArp=False, build=False,
             waitConnected=False)
-        self.net.addController(RemoteController("c0", ip="127.0.0.1", port=controller_port))
+        class Controller(RemoteController):
+            def checkListening(self):
+                """Mininet checks with `echo A | telnet ...`, which reads
+                our controller's binary OpenFlow HELLO into a UTF-8 decoder
+                (UnicodeDecodeError, depending on its random xid); the
+                testbed has waited until it listens already."""
+        self.net.addController(Controller("c0", ip="127.0.0.1", port=controller_port))
         self.net.build()
         # every Mininet node has a shell: hosts, switches, and the remote
         # controller's node too (whose stop() does nothing)

@@ -146,3 +146,21 @@ def test_no_refusal_in_an_ordinary_migration(mode):
     w.land()
     assert w.path() == [(2, 4)] and w.refused == []
     assert [e for e in w.events if e[0] == E.REFUSED] == []
+
+
+def test_a_migration_by_hand_is_followed_once_libvirt_says_it_switched_over():
+    """OVCT did not start it (OVCT off, someone ran `ovct migrate`): the
+    RARP at the destination is refused before the switchover and accepted
+    after it, so the routes follow the VM."""
+    w = world(enabled=False)
+    w.hv.completion_lag_s = 1.6
+    w.run()                                   # the controller is up before it starts
+    w.hv.migrate("vm1", "pm1")
+    w.clock.t += 3
+    w.run()
+    w.rarp(VM1_MAC, 2, 4)                     # too early: the VM still runs on pm2
+    assert w.path() == [(2, 1), (1, 2), (3, 2)]
+    w.clock.t += 3.05                         # paused at 5.85, resumed at 6.0 on pm1
+    w.run()
+    w.rarp(VM1_MAC, 2, 4)                     # QEMU's announcement on pm1
+    assert w.path() == [(2, 4)] and not w.engine.moves
