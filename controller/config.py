@@ -10,6 +10,8 @@
       migration_timeout_s: 600
       session_idle_s: 60           # a VNC session silent this long has ended
       max_concurrent_migrations: 1 # more wait their turn
+      decision: always             # always | never | breakeven | predicted | adaptive
+                                   # (docs/POLICIES.md)
     hypervisors:                   # the KVM hosts the controller may use
       - name: pm1
         uri: qemu+unix:///system?socket=/run/ovct/.../libvirt-sock
@@ -34,6 +36,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from controller import cost as K
+from controller import policies as P
 from controller.classes import MIGRATION, MIGRATION_PORTS, VNC, VNC_PORTS, TrafficClass
 from controller.hypervisor import HostSpec
 from controller.modes import FAST, UPDATE_MODES
@@ -83,6 +87,29 @@ class Policy(_Strict):
     #: cap on a migration stream (libvirt's bandwidth parameter), Mbit/s;
     #: 0: unlimited.  Trades migration time against collateral loss.
     migration_bandwidth_mbit: float = Field(0.0, ge=0, le=100_000)
+    #: when a move is worth it (controller/policies.py, docs/POLICIES.md)
+    decision: Literal[P.DECISIONS] = "always"
+    #: what a break-even is counted in: relayed packets (the report's) or bytes
+    cost_unit: Literal[K.UNITS] = K.PACKETS
+    #: anti-oscillation, every policy: a move must cut the session's
+    #: predicted relay by at least this share of what it relays now
+    hysteresis_saving_frac: float = Field(0.0, ge=0, lt=1)
+    #: breakeven/predicted/adaptive: the session must last (or be expected
+    #: to last) the break-even times 1 + this
+    hysteresis_margin: float = Field(0.0, ge=0, le=100)
+    #: predicted/adaptive: past sessions needed before the history counts
+    history_min_sessions: int = Field(3, ge=1, le=10_000)
+    #: the cost model's priors, until it has measured (defaults: the 180 s
+    #: reference run, controller.cost.REFERENCE): a session's relay per
+    #: switch, bytes a migration sends per byte of RAM, bytes per relayed
+    #: migration packet
+    prior_session_pps: float = Field(K.REFERENCE["session_pps"], gt=0, le=1e7)
+    prior_session_bps: float = Field(K.REFERENCE["session_bps"], gt=0, le=1e11)
+    prior_transfer_ratio: float = Field(K.REFERENCE["transfer_ratio"], gt=0, le=100)
+    prior_bytes_per_packet: float = Field(K.REFERENCE["bytes_per_packet"], ge=40, le=65536)
+    #: a migration's prediction is checked against what was measured this
+    #: long after it completed (the session's relay after the move)
+    prediction_check_s: float = Field(30.0, ge=1, le=DAY_S)
 
     @field_validator("vnc_ports", mode="before")
     @classmethod
@@ -107,8 +134,15 @@ class Policy(_Strict):
             return 0
         return max(1, round(self.migration_bandwidth_mbit * 1e6 / 8 / 2**20))
 
+    def priors(self) -> K.Priors:
+        return K.Priors(session_pps=self.prior_session_pps, session_bps=self.prior_session_bps,
+                        transfer_ratio=self.prior_transfer_ratio,
+                        bytes_per_packet=self.prior_bytes_per_packet)
+
     @field_validator("hold_time_s", "min_idle_cpus", "migration_timeout_s",
-                     "migration_bandwidth_mbit", mode="before")
+                     "migration_bandwidth_mbit", "hysteresis_saving_frac", "hysteresis_margin",
+                     "prior_session_pps", "prior_session_bps", "prior_transfer_ratio",
+                     "prior_bytes_per_packet", "prediction_check_s", mode="before")
     @classmethod
     def _int_ok_for_float(cls, v):
         return as_float(v)
