@@ -28,7 +28,7 @@ from controller.routernet import RouterNetwork
 from controller.rundir import RunDir
 from controller.routing import Router
 from controller.settings import Settings
-from controller.stats import FlowSample, StatsAccumulator
+from controller.stats import FlowSample, RateMeter, StatsAccumulator
 
 LOG = logging.getLogger("ovct.app")
 
@@ -62,6 +62,7 @@ class OvctApp(app_manager.OSKenApp):
         # who may claim the KVM hosts' addresses, and from which port
         self.router.trust.set_hosts({h.address: h.attach for h in s.config.hypervisors})
         self.stats = StatsAccumulator()
+        self.rates = RateMeter()          # relay rates for OVCT's cost model
         self.datapaths: dict = {}
         self._partial: dict[tuple[int, str], list] = {}
         self._lock = threading.RLock()
@@ -75,7 +76,8 @@ class OvctApp(app_manager.OSKenApp):
         if s.config.hypervisors:
             make = s.hypervisor_factory or _libvirt_hypervisor
             hv = make([h.spec() for h in s.config.hypervisors])
-            self.ovct = Ovct(s.config.ovct, hv, RouterNetwork(self.router, self._send, self._lock),
+            self.ovct = Ovct(s.config.ovct, hv,
+                             RouterNetwork(self.router, self._send, self._lock, self.rates),
                              self._emit, self.clock)
             previous = [r for r in E.read(run.events) if r.get("type") != E.CONTROLLER_START]
             if previous:               # a restart: take over where the last one was
@@ -290,6 +292,7 @@ class OvctApp(app_manager.OSKenApp):
             self.stats.update(dpid, samples)
             by_class, by_dst = self.stats.switch_totals(dpid)
             poll = self.stats.polls[dpid]
+            self.rates.observe(dpid, self.clock(), by_dst)
         self.stats_log(E.FLOW_STATS, {"dpid": dpid, "poll": poll,
                                       "by_class": by_class, "by_dst": by_dst})
         self._dirty.set()

@@ -8,17 +8,26 @@ here, so the unit tests use the very same glue as the controller.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
+from typing import Callable, Iterator
 
+import networkx as nx
+
+from controller.classes import VNC
+from controller.cost import Rates
 from controller.flows import Barrier, FlowMod, Message, PacketOut, session_monitor
 from controller.routing import Router, Update, VncConnection
+from controller.stats import RateMeter
 
 
 class RouterNetwork:
-    def __init__(self, router: Router, send: Callable[[list[Message]], None], lock=None):
+    def __init__(self, router: Router, send: Callable[[list[Message]], None], lock=None,
+                 rates: RateMeter | None = None):
         self.router = router
         self.send = send
         self.lock = lock if lock is not None else contextlib.nullcontext()
+        #: relay rates from the switches' statistics (the shim feeds them;
+        #: None: no statistics, the engine's cost model uses its priors)
+        self.rates = rates
 
     def _do(self, fn, *args) -> list[Message]:
         with self.lock:
@@ -42,6 +51,65 @@ class RouterNetwork:
     def hops(self, a: int, b: int) -> int | None:
         with self.lock:
             return self.router.view.hop_distance(a, b)
+
+    def levels(self, dpid: int) -> Iterator[list[int]]:
+        """The switches at 0, 1, 2 ... hops from ``dpid``, one list per
+        distance, computed only as far as the caller reads."""
+        with self.lock:
+            g = self.router.view.graph()      # a new graph object on every change
+        if dpid not in g:
+            return
+        seen = {dpid}
+        level = [dpid]
+        while level:
+            yield level
+            nxt = []
+            for d in level:
+                for n in g.adj[d]:
+                    if n not in seen:
+                        seen.add(n)
+                        nxt.append(n)
+            level = nxt
+
+    def path(self, a: int, b: int) -> list[int] | None:
+        """The switches traffic from switch ``a`` to switch ``b`` crosses
+        (both included), along the router's tree towards ``b``."""
+        with self.lock:
+            g = self.router.view.graph()
+        if a not in g or b not in g:
+            return None
+        parent = {b: None}
+        for p, c in nx.bfs_edges(g, b, sort_neighbors=sorted):
+            parent[c] = p
+        if a not in parent:
+            return None
+        out = [a]
+        while out[-1] != b:
+            out.append(parent[out[-1]])
+        return out
+
+    def session_rates(self, client_ip: str, vm_ip: str) -> Rates | None:
+        """A session's VNC relay per switch (to the VM and to the client)."""
+        if self.rates is None:
+            return None
+        with self.lock:
+            parts = [self.rates.rates(vm_ip, VNC), self.rates.rates(client_ip, VNC)]
+        per: dict[int, tuple[float, float]] = {}
+        since = None
+        for part in parts:
+            for dpid, (pk, by, t0) in part.items():
+                p0, b0 = per.get(dpid, (0.0, 0.0))
+                per[dpid] = (p0 + pk, b0 + by)
+                since = t0 if since is None else max(since, t0)
+        return Rates(per, since) if per else None
+
+    def relayed(self, cls: str, ips) -> tuple[int, int] | None:
+        """Cumulative packets and bytes of class ``cls`` to ``ips``, all
+        switches together (None: no statistics)."""
+        if self.rates is None:
+            return None
+        with self.lock:
+            return self.rates.total(cls, ips)
 
     def prepare_move(self, ip: str, dpid: int, port: int) -> int:
         return self._flow_mods(self._do(self.router.prepare_move, ip, dpid, port))

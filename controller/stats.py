@@ -139,3 +139,56 @@ def by_class(totals: Totals) -> dict[str, dict[str, int]]:
         o[0] += pk
         o[1] += by
     return {k: {"packets": v[0], "bytes": v[1]} for k, v in sorted(out.items())}
+
+
+class RateMeter:
+    """Relay rates per switch, destination and class, from the cumulative
+    per-destination counts of successive polls (what
+    :meth:`StatsAccumulator.switch_totals` gives): the rate over the last
+    ``window`` polls of each switch, and when that window began.  The shim
+    feeds it after every flow-stats reply; the OVCT engine reads a
+    session's rates (its VNC traffic to the VM and to the client, per
+    switch) and the migration stream's counts through its ``Network``."""
+
+    def __init__(self, window: int = 5):
+        self.window = window
+        # dst -> dpid -> cls -> [(t, packets, bytes)], oldest first
+        self._hist: dict[str, dict[int, dict[str, list[tuple[float, int, int]]]]] = {}
+
+    def observe(self, dpid: int, t: float, by_dst: dict[str, dict[str, list[int]]]) -> None:
+        for dst, classes in by_dst.items():
+            per = self._hist.setdefault(dst, {}).setdefault(dpid, {})
+            for cls, (pk, by) in classes.items():
+                h = per.setdefault(cls, [])
+                if h and t <= h[-1][0]:
+                    continue                      # a poll out of order: ignore
+                h.append((t, pk, by))
+                if len(h) > self.window + 1:
+                    del h[0]
+
+    def rates(self, dst: str, cls: str) -> dict[int, tuple[float, float, float]]:
+        """{dpid: (packets/s, bytes/s, window start)} for traffic of
+        ``cls`` to ``dst``, on every switch polled twice since it had flows
+        for it."""
+        out = {}
+        for dpid, per in self._hist.get(dst, {}).items():
+            h = per.get(cls)
+            if h is None or len(h) < 2:
+                continue
+            (t0, p0, b0), (t1, p1, b1) = h[0], h[-1]
+            out[dpid] = (max(0, p1 - p0) / (t1 - t0), max(0, b1 - b0) / (t1 - t0), t0)
+        return out
+
+    def total(self, cls: str, dsts) -> tuple[int, int] | None:
+        """Cumulative packets and bytes of ``cls`` to any of ``dsts``, all
+        switches together, at each switch's last poll (None: never seen)."""
+        pk = by = 0
+        seen = False
+        for dst in dsts:
+            for per in self._hist.get(dst, {}).values():
+                h = per.get(cls)
+                if h:
+                    seen = True
+                    pk += h[-1][1]
+                    by += h[-1][2]
+        return (pk, by) if seen else None
