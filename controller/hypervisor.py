@@ -187,6 +187,11 @@ class MigrationJob(abc.ABC):
 
 
 class Hypervisor(abc.ABC):
+    #: capacity() is quick only with an earlier call's CPU-time sample of
+    #: the host (libvirt's): the engine then reads every host's capacity in
+    #: the background, so a decision never waits for a sampling window
+    warm_capacity: bool = False
+
     def __init__(self, specs: list[HostSpec]):
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
@@ -210,6 +215,14 @@ class Hypervisor(abc.ABC):
         """Migrations running now (a restarted controller adopts them, so it
         never starts a second migration of a VM already moving)."""
         return []
+
+    def inventory_changes(self, since: object | None) -> tuple[object | None, set[str] | None]:
+        """(token, hosts): a token for the inventory as it is now, and the
+        hosts whose domains may have changed since ``since`` (a token an
+        earlier call returned; None: the first call) -- if this hypervisor
+        can tell without listing every host.  hosts None: it cannot (the
+        engine then lists them all, as it does for libvirt)."""
+        return None, None
 
     def pump(self) -> None:
         """Deliver pending domain events now, on the caller's thread (the

@@ -74,6 +74,8 @@ _LIFECYCLE = {
 
 
 class LibvirtHypervisor(Hypervisor):
+    warm_capacity = True          # CPU use is measured between two capacity() calls
+
     def __init__(self, specs: list[HostSpec], cpu_sample_s: float = 0.5,
                  clock: Callable[[], float] = time.monotonic):
         _ensure_event_loop()
