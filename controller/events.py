@@ -115,10 +115,20 @@ class Detect(Event):
 @dataclass(frozen=True)
 class Decision(Event):
     """Phase 2: where the session's VM should run, and why.  ``decision`` is
-    migrate, stay or wait (for a free migration slot)."""
+    migrate, stay, wait (for a free migration slot) or defer (the policy
+    decides again at ``recheck_mono``).  Once a closer host with room was
+    found: the decision ``policy`` (config ``decision``) and the move's
+    prediction (controller.cost): its cost in relayed bytes and packets,
+    the relay it saves per second, the predicted break-even (s; absent
+    when nothing is saved), whether the session's rates were ``measured``
+    or a ``prior``; for the history-based policies the expected time the
+    session has left and how many past sessions that rests on."""
     TYPE: ClassVar[str] = "ovct_decision"
     PHASE: ClassVar[int] = 2
-    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"dst", "current_hops", "candidates"})
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset({
+        "dst", "current_hops", "candidates", "policy", "cost_bytes", "cost_packets",
+        "saving_pps", "saving_bps", "breakeven_s", "rates", "expected_remaining_s",
+        "history_n", "recheck_mono"})
     session: int
     vm: str
     src: str = field(metadata=_key("from"))
@@ -128,6 +138,16 @@ class Decision(Event):
     dst: str | None = field(default=None, metadata=_key("to"))
     current_hops: int | None = None
     candidates: list | None = None
+    policy: str | None = None
+    cost_bytes: int | None = None
+    cost_packets: int | None = None
+    saving_pps: float | None = None
+    saving_bps: float | None = None
+    breakeven_s: float | None = None
+    rates: str | None = None
+    expected_remaining_s: float | None = None
+    history_n: int | None = None
+    recheck_mono: float | None = None
 
 
 @_register
@@ -190,6 +210,50 @@ class MigrationDone(Event):
     seen_at_dst_before_done_s: float | None = None
     transferred_bytes: int | None = None       # actually sent (data_processed)
     job: dict | None = None                    # every key of libvirt's jobStats
+
+
+@_register
+@dataclass(frozen=True)
+class PredictionCheck(Event):
+    """A migration's prediction against what was measured,
+    ``prediction_check_s`` after it completed (or when its session ended
+    before that).  Cost: libvirt's bytes sent (``transferred_bytes``,
+    against ``predicted_transfer_bytes``) and, where the switches counted
+    the stream (class migration, between the two hosts), the relayed bytes
+    and packets (``relayed_cost_*``, against ``predicted_cost_*``).
+    Saving: the session's relay rate on all its switches just before the
+    move minus just after (``realised_saving_*``).  ``cost_error`` and
+    ``saving_error`` are realised / predicted - 1 in ``unit``
+    (``cost_source``: switches, or libvirt's bytes times the switches of
+    the path when the switches did not report or another migration used
+    one of the two hosts meanwhile)."""
+    TYPE: ClassVar[str] = "ovct_prediction_check"
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset({
+        "transferred_bytes", "relayed_cost_bytes", "relayed_cost_packets", "cost_source",
+        "realised_saving_pps", "realised_saving_bps", "predicted_breakeven_s",
+        "realised_breakeven_s", "cost_error", "saving_error", "why_unmeasured"})
+    session: int
+    vm: str
+    src: str = field(metadata=_key("from"))
+    dst: str = field(metadata=_key("to"))
+    unit: str = ""
+    migration_switches: int = 0
+    predicted_transfer_bytes: int = 0
+    predicted_cost_bytes: int = 0
+    predicted_cost_packets: int = 0
+    predicted_saving_pps: float = 0.0
+    predicted_saving_bps: float = 0.0
+    transferred_bytes: int | None = None
+    relayed_cost_bytes: int | None = None
+    relayed_cost_packets: int | None = None
+    cost_source: str | None = None
+    realised_saving_pps: float | None = None
+    realised_saving_bps: float | None = None
+    predicted_breakeven_s: float | None = None
+    realised_breakeven_s: float | None = None
+    cost_error: float | None = None
+    saving_error: float | None = None
+    why_unmeasured: str | None = None
 
 
 @_register
@@ -330,6 +394,7 @@ OVCT_MIGRATION_START = MigrationStart.TYPE
 OVCT_MIGRATION_FAILED = MigrationFailed.TYPE
 OVCT_MIGRATION_DONE = MigrationDone.TYPE
 OVCT_MIGRATION_PROGRESS = MigrationProgress.TYPE
+OVCT_PREDICTION_CHECK = PredictionCheck.TYPE
 OVCT_VM_SEEN = VmSeen.TYPE
 OVCT_NETWORK_UPDATE = NetworkUpdate.TYPE
 OVCT_NETWORK_CONFIRMED = NetworkConfirmed.TYPE
@@ -478,12 +543,35 @@ class MigrationTimeline:
     released_frames: int | None = None
     dropped_frames: int | None = None
     job: dict | None = None
+    # the decision's prediction (controller.cost) and its check
+    policy: str | None = None
+    breakeven_s: float | None = None
+    cost_bytes: int | None = None
+    cost_packets: int | None = None
+    saving_pps: float | None = None
+    saving_bps: float | None = None
+    rates: str | None = None
+    predicted_transfer_bytes: int | None = None
+    relayed_cost_bytes: int | None = None
+    relayed_cost_packets: int | None = None
+    cost_source: str | None = None
+    realised_saving_pps: float | None = None
+    realised_saving_bps: float | None = None
+    realised_breakeven_s: float | None = None
+    cost_error: float | None = None
+    saving_error: float | None = None
 
     def as_dict(self) -> dict:
         """Only what was observed (a phase that did not happen is absent)."""
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if getattr(self, f.name) is not None}
 
+
+_PREDICTION_FIELDS = ("policy", "breakeven_s", "cost_bytes", "cost_packets", "saving_pps",
+                      "saving_bps", "rates")
+_CHECK_FIELDS = ("relayed_cost_bytes", "relayed_cost_packets", "cost_source",
+                 "realised_saving_pps", "realised_saving_bps", "realised_breakeven_s",
+                 "cost_error", "saving_error")
 
 _PROGRESS_FIELDS = {"dest_started": "dest_started", "source_paused": "source_paused",
                     "dest_resumed": "dest_resumed"}
@@ -504,6 +592,14 @@ def migrations(records: list[dict]) -> list[dict]:
         elif isinstance(ev, Decision):
             row.decision, row.reason, row.decided = ev.decision, ev.reason, mono
             row.detect_to_decision_s = ev.detect_to_decision_s
+            for name in _PREDICTION_FIELDS:
+                setattr(row, name, getattr(ev, name))
+        elif isinstance(ev, PredictionCheck):
+            row.predicted_transfer_bytes = ev.predicted_transfer_bytes
+            for name in _CHECK_FIELDS:
+                setattr(row, name, getattr(ev, name))
+            if row.transferred_bytes is None:
+                row.transferred_bytes = ev.transferred_bytes
         elif isinstance(ev, MigrationStart):
             row.mode, row.src, row.dst, row.migration_started = ev.mode, ev.src, ev.dst, mono
         elif isinstance(ev, VmSeen):

@@ -20,6 +20,13 @@ switched the moment the VM resumes at the destination (QEMU's RARP from the
 VM's MAC at the new port, or the migration's completion, whichever comes
 first), confirmed with barriers.
 
+Whether a possible move is made is the decision policy's call
+(:mod:`controller.policies`, ``Policy.decision``; ``always``, the report's
+rule, by default), from the move's predicted cost and saving
+(:mod:`controller.cost`), learnt from the controller's own statistics and
+libvirt's; a move's prediction is checked against what was measured once
+it is over (``ovct_prediction_check``).
+
 The engine is driven by one thread (the shim's worker): typed inputs in
 through :meth:`handle` (:class:`VncConnection`, :class:`HostSeen`,
 :class:`BarrierReply`, :class:`SessionIdle`), time through :meth:`poll`;
@@ -30,12 +37,18 @@ flows go out through ``net`` (a :class:`Network`; the shim's is
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 from controller import events as E
 from controller import hypervisor as H
+from controller import policies as P
+from controller.classes import MIGRATION
 from controller.config import Policy
+from controller.cost import CostModel, Prediction, Rates, dirty_bps_from_job
+from controller.inventory import Inventory
 from controller.hypervisor import (DomainEvent, Hypervisor, HypervisorError, MigrationError,
                                    MigrationJob, MigrationStats)
 from controller.modes import FAST
@@ -47,6 +60,15 @@ class Network(Protocol):
 
     def locate(self, ip: str) -> tuple[int, int] | None: ...
     def hops(self, a: int, b: int) -> int | None: ...
+    # the switches at 0, 1, 2 ... hops from a switch, read lazily (placement
+    # looks only as far as it must); the switches a path crosses, both ends
+    # included
+    def levels(self, dpid: int) -> Iterable[list[int]]: ...
+    def path(self, a: int, b: int) -> list[int] | None: ...
+    # measured: a session's VNC relay per switch (None: not measured), the
+    # cumulative relay of a traffic class to some addresses (None: no statistics)
+    def session_rates(self, client_ip: str, vm_ip: str) -> Rates | None: ...
+    def relayed(self, cls: str, ips: tuple[str, ...]) -> tuple[int, int] | None: ...
     # each returns the number of flow-mods sent (and, for the two that
     # switch traffic, the switches whose barrier replies will carry ``tag``)
     def prepare_move(self, ip: str, dpid: int, port: int) -> int: ...
@@ -108,6 +130,7 @@ class Session:
     client_dpid: int
     started: float
     ended: float | None = None
+    recheck_at: float | None = None       # a deferred decision is taken again then
 
 
 @dataclass
@@ -134,6 +157,14 @@ class Move:
     src_paused: float | None = None       # the source stopped for stop-and-copy
     dst_resumed: float | None = None      # the VM runs at the destination
     held: bool = False                    # its traffic is kept at the controller
+    # the decision's prediction, and what its check needs
+    prediction: Prediction | None = None
+    sess: Session | None = None
+    relayed_at_start: tuple[int, int] | None = None   # migration class, both hosts
+    #: another migration used one of its hosts before its check: the
+    #: switches' counts per host cannot tell the two streams apart
+    shared: bool = False
+    rates_before: Rates | None = None     # the session's relay just before the switch
 
 #: give up waiting for barrier replies after this long (a switch went away)
 BARRIER_TIMEOUT_S = 10.0
@@ -145,7 +176,8 @@ RESUME_SWITCH_GRACE_S = 0.5
 SYN_WAIT_S = 10.0
 #: unanswered SYNs remembered per client address (more are ignored)
 SYN_PENDING_LIMIT = 16
-#: re-read every host's capacity this often in the background, so a decision
+#: re-read every host's capacity this often in the background (hypervisors
+#: whose capacity needs an earlier sample: Hypervisor.warm_capacity), so a decision
 #: finds recent CPU-time samples and need not take a sampling window itself
 #: (the report's SSH checks took ~10 s here)
 CAPACITY_REFRESH_S = 5.0
@@ -153,12 +185,36 @@ CAPACITY_REFRESH_S = 5.0
 
 class Ovct:
     def __init__(self, policy: Policy, hv: Hypervisor, net: Network,
-                 emit: Callable[[E.Event], None], clock: Callable[[], float]):
+                 emit: Callable[[E.Event], None], clock: Callable[[], float],
+                 decider: P.Decider | None = None):
         self.policy = policy
         self.hv = hv
         self.net = net
         self.emit = emit
         self.clock = clock
+        #: whether a possible move is made (the policy's ``decision``; a
+        #: simulation may pass its own, e.g. one that knows the future)
+        self.decider = decider or P.make(policy.decision)
+        self.model = CostModel(priors=policy.priors(), unit=policy.cost_unit)
+        self.history = P.SessionHistory()
+        self._seq = itertools.count()
+        #: (when, n, session key): deferred decisions, taken again then
+        self._rechecks: list[tuple[float, int, tuple]] = []
+        #: (when, n, move): predictions to check against measurements then
+        self._checks: list[tuple[float, int, Move]] = []
+        #: KVM hosts by the switch they hang off (placement's index), the
+        #: switch each was indexed at, and those whose place is not known
+        self._hosts_at: dict[int, list[str]] | None = None
+        self._indexed_at: dict[str, int] = {}
+        self._unplaced: set[str] = set()
+        #: KVM hosts placement looked at in its last decision (the cost of
+        #: a decision grows with these, not with all hosts)
+        self.hosts_ranked = 0
+        #: the hypervisors' inventory, kept fresh host by host when they can
+        #: say which hosts changed (the fake can; libvirt: read in full)
+        self._inventory = Inventory(hv.hosts())
+        self._inv_token: object | None = None
+        self._inv_placed = False
         self.sessions: dict[tuple[str, int, str, int], Session] = {}
         self.moves: dict[str, Move] = {}          # vm -> move in flight
         #: vm -> its last move that ended: domain events that arrive after
@@ -192,14 +248,21 @@ class Ovct:
         machine's.  Migrations in flight are adopted from the hypervisors
         on the first polls (:meth:`_adopt`)."""
         opened: dict[int, E.Detect] = {}
+        clients: dict[int, str] = {}
         for rec in records:
             ev = E.typed(rec)
             if isinstance(ev, E.Detect):
                 opened[ev.session] = ev
+                clients[ev.session] = ev.client_ip
             elif isinstance(ev, E.SessionEnd):
                 opened.pop(ev.session, None)
+                if ev.session in clients and ev.duration_s is not None:
+                    self.history.add(clients.pop(ev.session), ev.vm, ev.duration_s)
             elif isinstance(ev, (E.MigrationDone, E.MigrationFailed)):
                 self.last_moved[ev.vm] = rec["mono"]
+                if isinstance(ev, E.MigrationDone) and ev.data_total_bytes:
+                    self.model.learn_migration(ev.vm, ev.data_total_bytes, ev.transferred_bytes,
+                                               ev.memory_bps, dirty_bps_from_job(ev.job or {}))
             if getattr(ev, "session", None) is not None:
                 self._next_session = max(self._next_session, ev.session + 1)
         for d in opened.values():
@@ -256,32 +319,39 @@ class Ovct:
         now = self.clock()
         if now - t <= max_age:
             return cached
-        out = {}
-        macs = {}
-        where: dict[str, set[str]] = {}
-        for host in self.hv.hosts():
-            try:
-                for d in self.hv.domains(host):
-                    if d.active and d.ip:
-                        out[d.ip] = (d.name, host, d.memory_mib)
-                        where.setdefault(d.name, set()).add(host)
-                        if d.mac:
-                            macs[d.ip] = d.mac
-            except HypervisorError:
-                continue
-        self.conflicts = {vm: hosts for vm, hosts in where.items() if len(hosts) > 1}
+        inv = self._inventory
+        # max_age=0 asks for a full read; so does a hypervisor that cannot
+        # tell what changed, and a last read that found a host's place unknown
+        token, changed = self.hv.inventory_changes(self._inv_token if max_age > 0 else None)
+        if changed is None or not self._inv_placed:
+            inv.read_all(self.hv)
+            self.conflicts = inv.conflicts()
+            ips, macs_changed, placed = list(inv.by_ip), True, True
+        else:
+            ips, vms, macs_changed = inv.read_hosts(self.hv, changed)
+            for vm in vms:
+                self.conflicts.pop(vm, None)
+            self.conflicts.update(inv.conflicts(vms))
+            placed = self._inv_placed
+        self._inv_token = token
+        out = inv.by_ip
         self._vm_cache = (now, out)
-        self.net.trust_vms(macs)
-        for ip, (name, host, _mem) in out.items():
-            if name not in self.moves:
-                self._expect(ip, host)
+        if macs_changed:
+            self.net.trust_vms(dict(inv.macs))
+        for ip in ips:
+            if ip in out and out[ip][0] not in self.moves:
+                placed = self._expect(ip, out[ip][1]) and placed
+        self._inv_placed = placed
         return out
 
-    def _expect(self, ip: str, *hosts: str) -> None:
+    def _expect(self, ip: str, *hosts: str) -> bool:
         """The router may learn the VM at ``ip`` only where these hosts are
-        (anywhere a KVM host is, while their place is not known yet)."""
+        (anywhere a KVM host is, while their place is not known yet).
+        Returns whether every place was known."""
         locs = [self.host_location(h) for h in hosts]
-        self.net.expect_vm(ip, None if None in locs else frozenset(locs))
+        known = None not in locs
+        self.net.expect_vm(ip, frozenset(locs) if known else None)
+        return known
 
     def host_location(self, host: str) -> tuple[int, int] | None:
         return self.net.locate(self.hv.spec(host).address)
@@ -305,6 +375,7 @@ class Ovct:
                     decided += 1
         elif changed:
             self.waiting.clear()
+            self._rechecks.clear()
         # logged after the decisions, so whoever sees it also sees them
         self.emit((E.Enabled if on else E.Disabled)(
             why=why, switched_mono=now, changed=changed,
@@ -371,6 +442,7 @@ class Ovct:
         if s is None:
             return
         s.ended = t
+        self.history.add(s.client_ip, s.vm, t - s.started)
         self.emit(E.SessionEnd(session=s.id, vm=s.vm, reason=reason,
                                duration_s=round(t - s.started, 3)))
 
@@ -405,17 +477,10 @@ class Ovct:
             return record("stay", f"moved {now - last:.0f} s ago; hold time {p.hold_time_s:g} s")
         cur_loc = self.host_location(current)
         cur_hops = self.net.hops(s.client_dpid, cur_loc[0]) if cur_loc else None
-        ranked = []
-        for host in self.hv.hosts():
-            loc = self.host_location(host)
-            hops = self.net.hops(s.client_dpid, loc[0]) if loc else None
-            if hops is not None:
-                ranked.append((hops, host, loc))
-        ranked.sort()
         candidates = []
         chosen = None
-        for hops, host, loc in ranked:
-            if host == current or (cur_hops is not None and hops >= cur_hops):
+        for hops, host, loc in self.nearest_hosts(s.client_dpid, cur_hops):
+            if host == current:
                 continue
             entry = {"host": host, "hops": hops}
             try:
@@ -447,13 +512,123 @@ class Ovct:
                 return record("stay", "already on the nearest host with the client", **extra)
             return record("stay", "no closer host has capacity", **extra)
         host, loc, hops = chosen
-        record("migrate", f"{host} is {hops} hop(s) from the client, {current} is {cur_hops}",
-               dst=host, **extra)
-        self.migrate(s, current, host, loc, memory_mib)
+        pred = self.predict(s, cur_loc, loc, memory_mib)
+        verdict = self._verdict(s, now, pred, extra, cur_loc[0] if cur_loc else None, loc[0])
+        where = f"{host} is {hops} hop(s) from the client, {current} is {cur_hops}"
+        if verdict.action == P.MIGRATE:
+            record("migrate", f"{where}; {verdict.reason}" if verdict.reason else where,
+                   dst=host, **extra)
+            self.migrate(s, current, host, loc, memory_mib, pred)
+        elif verdict.action == P.DEFER:
+            s.recheck_at = verdict.recheck_at
+            heapq.heappush(self._rechecks, (s.recheck_at, next(self._seq),
+                                            (s.client_ip, s.client_port, s.vm_ip, s.vm_port)))
+            record("defer", f"{where}; {verdict.reason}", dst=host,
+                   recheck_mono=round(s.recheck_at, 6), **extra)
+        else:
+            record("stay", f"{where}; {verdict.reason}", **extra)
+
+    def _verdict(self, s: Session, now: float, pred: Prediction | None, extra: dict,
+                 src_switch: int | None, dst_switch: int) -> P.Verdict:
+        """The policy's verdict on a possible move, after the hysteresis on
+        its predicted gain (every policy); ``extra`` gets what the decision
+        event carries about it."""
+        p = self.policy
+        extra["policy"] = self.decider.name
+        if pred is not None:
+            extra.update(pred.fields())
+        rem, n = None, 0
+        if self.decider.uses_history:
+            rem, n = self.history.expected_remaining(s.client_ip, s.vm, now - s.started,
+                                                     p.history_min_sessions)
+            extra["history_n"] = n
+            if rem is not None:
+                extra["expected_remaining_s"] = round(rem, 3)
+        if (p.hysteresis_saving_frac > 0 and pred is not None
+                and pred.saving < p.hysteresis_saving_frac * pred.current):
+            return P.Verdict(P.STAY, f"hysteresis: the predicted saving {pred.saving:.3g} "
+                                     f"{pred.unit}/s is under {p.hysteresis_saving_frac:g} of "
+                                     f"the session's relay now ({pred.current:.3g})")
+        return self.decider.verdict(P.Context(
+            now=now, started=s.started, prediction=pred, expected_remaining_s=rem, history_n=n,
+            margin=p.hysteresis_margin, session=s, src_switch=src_switch, dst_switch=dst_switch))
+
+    def predict(self, s: Session, cur_loc: tuple[int, int] | None, dst_loc: tuple[int, int],
+                memory_mib: int) -> Prediction | None:
+        """The cost model's prediction for moving ``s``'s VM from where it
+        is to ``dst_loc`` (None: a path is not known)."""
+        if cur_loc is None:
+            return None
+        old = self.net.path(s.client_dpid, cur_loc[0])
+        new = self.net.path(s.client_dpid, dst_loc[0])
+        mig = self.net.path(cur_loc[0], dst_loc[0])
+        if old is None or new is None or mig is None:
+            return None
+        rates = self._session_rates(s)
+        if rates is not None:
+            mean = rates.mean(old)
+            if mean is not None:
+                self.model.learn_session(s.vm, mean)
+        return self.model.predict(s.vm, memory_mib << 20, rates, old, new, mig)
+
+    def _session_rates(self, s: Session, since: float | None = None) -> Rates | None:
+        """The session's measured relay, over a window that began no
+        earlier than ``since`` (default: the session's start)."""
+        rates = self.net.session_rates(s.client_ip, s.vm_ip)
+        if rates is None or rates.since < (s.started if since is None else since):
+            return None
+        return rates
+
+    # -- placement's index ---------------------------------------------------------
+    def nearest_hosts(self, dpid: int, limit: int | None = None
+                      ) -> Iterator[tuple[int, str, tuple[int, int]]]:
+        """KVM hosts by hop distance from switch ``dpid``, nearest first,
+        ties by name, only those under ``limit`` hops: (hops, host, place).
+        Reads the switches level by level from ``dpid`` and the hosts off
+        each from an index, so a decision that stops at the first host with
+        room costs what it looked at, not the number of hosts.  KVM hosts
+        do not move (controller.trust binds each to its port); one seen
+        elsewhere than indexed makes the index be rebuilt."""
+        hosts_at = self._host_index()
+        self.hosts_ranked = 0
+        for hops, level in enumerate(self.net.levels(dpid)):
+            if limit is not None and hops >= limit:
+                return
+            for host in sorted(h for d in level for h in hosts_at.get(d, ())):
+                loc = self.host_location(host)
+                if loc is None or loc[0] != self._indexed_at[host]:
+                    self._hosts_at = None             # gone, or moved: index again
+                    if loc is None or self.net.hops(dpid, loc[0]) != hops:
+                        continue
+                self.hosts_ranked += 1
+                yield hops, host, loc
+
+    def _host_index(self) -> dict[int, list[str]]:
+        if self._hosts_at is None:
+            self._hosts_at, self._indexed_at = {}, {}
+            self._unplaced = set(self.hv.hosts())
+        for host in sorted(self._unplaced):
+            loc = self.host_location(host)
+            if loc is not None:
+                self._unplaced.discard(host)
+                self._hosts_at.setdefault(loc[0], []).append(host)
+                self._indexed_at[host] = loc[0]
+        return self._hosts_at
+
+    def ranked_hosts(self, dpid: int) -> list[tuple[int, str, tuple[int, int]]]:
+        """Every KVM host by (hops from ``dpid``, name), looked up one by
+        one: what :meth:`nearest_hosts` must agree with (tests)."""
+        ranked = []
+        for host in self.hv.hosts():
+            loc = self.host_location(host)
+            hops = self.net.hops(dpid, loc[0]) if loc else None
+            if hops is not None:
+                ranked.append((hops, host, loc))
+        return sorted(ranked)
 
     # -- phase 3 ------------------------------------------------------------------
     def migrate(self, s: Session, src: str, dst: str, dst_loc: tuple[int, int],
-                memory_mib: int = 0) -> None:
+                memory_mib: int = 0, prediction: Prediction | None = None) -> None:
         mode = self.policy.update_mode
         now = self.clock()
         try:
@@ -463,7 +638,12 @@ class Ovct:
             self.emit(E.MigrationFailed(session=s.id, vm=s.vm, src=src, dst=dst, reason=str(exc)))
             return
         m = Move(s.id, s.vm, s.vm_ip, src, dst, dst_loc, mode, job, now,
-                 tag=f"{s.vm}-{s.id}", memory_mib=memory_mib)
+                 tag=f"{s.vm}-{s.id}", memory_mib=memory_mib, prediction=prediction, sess=s)
+        if prediction is not None:
+            m.relayed_at_start = self.net.relayed(MIGRATION, self._addresses(src, dst))
+        for other in [*self.moves.values(), *(c[2] for c in self._checks)]:
+            if {other.src, other.dst} & {src, dst}:
+                other.shared = m.shared = True
         self.moves[s.vm] = m
         # until the switchover begins, the VM is where it was: a RARP for it
         # at the destination now would be a lie
@@ -485,16 +665,106 @@ class Ovct:
             except HypervisorError:
                 pass
 
+    def _addresses(self, *hosts: str) -> tuple[str, ...]:
+        return tuple(self.hv.spec(h).address for h in hosts)
+
+    def next_due(self) -> float | None:
+        """When the engine next has something to do on its own (a deferred
+        decision, a prediction check, a switchover's grace or a barrier's
+        timeout), for a driver with a simulated clock; None: nothing."""
+        while self._rechecks:
+            due, _n, key = self._rechecks[0]
+            s = self.sessions.get(key)
+            if s is not None and s.recheck_at == due:
+                break
+            heapq.heappop(self._rechecks)           # stale: the session ended or was re-decided
+        due = [q[0][0] for q in (self._rechecks, self._checks) if q]
+        for m in self.moves.values():
+            if m.mode == FAST and m.switched is None and m.dst_resumed is not None:
+                due.append(m.dst_resumed + RESUME_SWITCH_GRACE_S)
+            if m.switched is not None and m.confirmed is None:
+                due.append(m.switched + BARRIER_TIMEOUT_S)
+        return min(due, default=None)
+
+    def _recheck(self, now: float) -> None:
+        """Take the deferred decisions whose time has come."""
+        while self._rechecks and self._rechecks[0][0] <= now:
+            due, _n, key = heapq.heappop(self._rechecks)
+            s = self.sessions.get(key)
+            if s is None or s.recheck_at != due:
+                continue
+            s.recheck_at = None
+            where = self.vms_by_ip().get(s.vm_ip)
+            if where is not None:
+                self.decide(s, where[1], where[2])
+
+    def _check(self, m: Move) -> None:
+        """Compare a move's prediction with what was measured: the bytes
+        libvirt sent, the migration stream the switches counted, and the
+        session's relay after the move against before it."""
+        pred, st, s = m.prediction, m.stats, m.sess
+        unit = pred.unit
+        out: dict = {}
+        sent = st.transferred_bytes if st is not None else None
+        realised_cost = None
+        after = self.net.relayed(MIGRATION, self._addresses(m.src, m.dst))
+        if m.relayed_at_start is not None and after is not None and not m.shared:
+            pk = after[0] - m.relayed_at_start[0]
+            by = after[1] - m.relayed_at_start[1]
+            out.update(relayed_cost_packets=pk, relayed_cost_bytes=by, cost_source="switches")
+            realised_cost = pk if unit == "packets" else by
+            if sent:
+                self.model.learn_relay(sent, pred.migration_switches, pk, by)
+        elif sent:
+            out["cost_source"] = "libvirt"
+            realised_cost = pred.cost * sent / pred.transfer_bytes
+        if realised_cost is not None and pred.cost > 0:
+            out["cost_error"] = round(realised_cost / pred.cost - 1, 6)
+        why = None
+        if s is not None and s.ended is not None:
+            why = "the session ended before the check"
+        else:
+            before = m.rates_before
+            later = self._session_rates(s, m.switched) if s is not None and m.switched else None
+            if before is None:
+                why = "the session was not measured before the move"
+            elif later is None:
+                why = "the session was not measured since the move"
+            else:
+                (b_pk, b_by), (a_pk, a_by) = before.total(), later.total()
+                out.update(realised_saving_pps=round(b_pk - a_pk, 3),
+                           realised_saving_bps=round(b_by - a_by, 1))
+                saving = (b_pk - a_pk) if unit == "packets" else (b_by - a_by)
+                if pred.saving > 0:
+                    out["saving_error"] = round(saving / pred.saving - 1, 6)
+                if realised_cost is not None and saving > 0:
+                    out["realised_breakeven_s"] = round(realised_cost / saving, 3)
+        be = pred.breakeven_s
+        self.emit(E.PredictionCheck(
+            session=m.session, vm=m.vm, src=m.src, dst=m.dst, unit=unit,
+            migration_switches=pred.migration_switches,
+            predicted_transfer_bytes=round(pred.transfer_bytes),
+            predicted_cost_bytes=round(pred.cost_bytes),
+            predicted_cost_packets=round(pred.cost_packets),
+            predicted_saving_pps=round(pred.saving_pps, 3),
+            predicted_saving_bps=round(pred.saving_bps, 1), transferred_bytes=sent,
+            predicted_breakeven_s=None if be is None else round(be, 3),
+            why_unmeasured=why, **out))
+
     def poll(self) -> None:
         self.hv.pump()
         if self._to_adopt is None or self._to_adopt:
             self._adopt()
         now = self.clock()
+        if self._rechecks:
+            self._recheck(now)
+        while self._checks and self._checks[0][0] <= now:
+            self._check(heapq.heappop(self._checks)[2])
         for key in [k for k, c in self.pending.items() if now - c.time > SYN_WAIT_S]:
             del self.pending[key]
         # also while off: switching on then decides at once, and the
         # hypervisors see the same background load either way
-        if now - self._refreshed >= CAPACITY_REFRESH_S:
+        if self.hv.warm_capacity and now - self._refreshed >= CAPACITY_REFRESH_S:
             self.refresh_capacity()
         for m in list(self.moves.values()):
             if (m.mode == FAST and m.switched is None and m.dst_resumed is not None
@@ -538,6 +808,12 @@ class Ovct:
                                            if m.seen_at_dst else None),
                 transferred_bytes=st.transferred_bytes, job=dict(st.raw)))
             self.last_moved[m.vm] = now
+            self.model.learn_migration(m.vm, m.memory_mib << 20 or st.data_total_bytes or 0,
+                                       st.transferred_bytes, st.memory_bps,
+                                       dirty_bps_from_job(st.raw))
+            if m.prediction is not None:
+                heapq.heappush(self._checks, (now + self.policy.prediction_check_s,
+                                              next(self._seq), m))
             if m.switched is None:
                 self.switch(m, "migration completed")
             self._maybe_finish(m)
@@ -571,6 +847,7 @@ class Ovct:
     def _locate(self, vm: str) -> str | None:
         """Where the hypervisors say ``vm`` runs (None: nowhere they can see)."""
         self._vm_cache = (-1e9, {})             # what we cached may be stale now
+        self._inv_token = None
         return self.hv.locate(vm)
 
     def _end_move(self, m: Move) -> None:
@@ -643,6 +920,12 @@ class Ovct:
     def switch(self, m: Move, trigger: str) -> None:
         m.switched = self.clock()
         m.switch_trigger = trigger
+        if m.prediction is not None and m.sess is not None:
+            m.rates_before = self._session_rates(m.sess)
+            if m.rates_before is None and m.prediction.rates == "measured":
+                # measured at the decision, not since: that is the "before"
+                p = m.prediction
+                m.rates_before = Rates({0: (p.current_pps, p.current_bps)}, m.sess.started)
         self._expect(m.vm_ip, m.dst)
         if m.mode == FAST:
             up = self.net.commit_move(m.vm_ip, m.tag)

@@ -24,6 +24,14 @@ MIGRATION_COLUMNS = ["trial", "condition", "vm", "src", "dst", "mode", "detect_t
 #: statistics (runs that recorded them): every jobStats key as job_<key>
 MIGRATION_MORE = ["transferred_bytes", "setup_s", "precopy_s", "stop_and_copy_s",
                   "resume_to_switch_s", "released_frames", "dropped_frames"]
+#: the decision's prediction (controller.cost) and its check against what
+#: was measured (ovct_prediction_check), where the run recorded them
+PREDICTION_COLUMNS = ["policy", "rates", "breakeven_s", "cost_bytes", "cost_packets",
+                      "saving_pps", "saving_bps", "predicted_transfer_bytes",
+                      "relayed_cost_bytes", "relayed_cost_packets", "cost_source",
+                      "realised_saving_pps", "realised_saving_bps", "realised_breakeven_s",
+                      "cost_error", "saving_error"]
+MIGRATION_MORE += PREDICTION_COLUMNS
 PHASE_COLUMNS = ["trial", "mode", "accel", "quantity", "value", "unit"]
 #: Fig. 31's quantities, in the order the figure shows them
 PHASE_QUANTITIES = ["session_to_detect", "detect_to_decision", "migration",
@@ -145,13 +153,39 @@ def migration_rows(trial_dirs: list[str]) -> pd.DataFrame:
                     m.get("migration_done", np.nan) - t0)))
                 more = {"transferred_bytes": m.get("transferred_bytes"), **migration_phases(m),
                         "released_frames": m.get("released_frames"),
-                        "dropped_frames": m.get("dropped_frames")}
+                        "dropped_frames": m.get("dropped_frames"),
+                        **{c: m.get(c) for c in PREDICTION_COLUMNS}}
                 row.update({k: v for k, v in more.items() if v is not None})
                 row.update({f"job_{k}": v for k, v in sorted((m.get("job") or {}).items())})
                 rows.append(row)
     df = pd.DataFrame(rows)
     extra = [c for c in MIGRATION_MORE if c in df] + sorted(c for c in df if c.startswith("job_"))
     return df.reindex(columns=MIGRATION_COLUMNS + extra)
+
+
+PREDICTION_ERROR_COLUMNS = ["quantity", "n", "median", "mean_abs", "p10", "p90", "min", "max"]
+
+
+def prediction_errors(mig: pd.DataFrame) -> pd.DataFrame:
+    """The distribution of the cost model's errors over migrations
+    (realised / predicted - 1; a table from :func:`migration_rows` or the
+    policy simulation's predictions.csv): the migration's cost (relay, as
+    the switches counted it or libvirt's bytes times the switches), the
+    bytes libvirt sent against the prediction, the saving per second."""
+    cols = {"cost": mig.get("cost_error"), "saving": mig.get("saving_error")}
+    if "transferred_bytes" in mig and "predicted_transfer_bytes" in mig:
+        cols["transfer"] = mig.transferred_bytes / mig.predicted_transfer_bytes - 1
+    rows = []
+    for q, v in cols.items():
+        if v is None:
+            continue
+        v = pd.to_numeric(v, errors="coerce").dropna()
+        if v.empty:
+            continue
+        rows.append((q, len(v), float(v.median()), float(v.abs().mean()),
+                     float(v.quantile(0.1)), float(v.quantile(0.9)), float(v.min()),
+                     float(v.max())))
+    return pd.DataFrame(rows, columns=PREDICTION_ERROR_COLUMNS)
 
 
 def phase_rows(trial_dirs: list[str]) -> pd.DataFrame:
