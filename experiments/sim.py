@@ -715,6 +715,7 @@ class RunResult:
     hosts_ranked: list[int] = field(default_factory=list)
     sim_end_s: float = 0.0
     exhaustive_s: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0                   # this process's CPU time (robust to other load)
 
 
 def migration_profile(trace: Trace, cal: Calibration):
@@ -769,7 +770,7 @@ def run(world: World, trace: Trace, policy: Policy, cal: Calibration = Calibrati
     ``measure``: time every decision (and count the hosts placement looked
     at); ``exhaustive_every``: also time, on every n-th decision, ranking
     every host as the engine did before its index (for comparison)."""
-    t_wall = time.perf_counter()
+    t_wall, t_cpu = time.perf_counter(), time.process_time()
     topo = world.topo
     clock = Clock(0.0)
     paths = Paths(topo)
@@ -865,7 +866,7 @@ def run(world: World, trace: Trace, policy: Policy, cal: Calibration = Calibrati
         drain()
     return RunResult(policy.decision if not hindsight else "hindsight", ledger.totals, decisions,
                      predictions, time.perf_counter() - t_wall, decide_s, ranked, clock.t,
-                     exhaustive)
+                     exhaustive, time.process_time() - t_cpu)
 
 
 # -- the offline lower bound ----------------------------------------------------------------
