@@ -241,20 +241,21 @@ def _explain(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def _key_problem(data, where: str = "") -> str | None:
+def _key_problem(data, path: tuple = ()) -> str | None:
     """A mapping key that is not a name (YAML reads yes/no/true/false/on/
-    off and numbers unquoted as such), anywhere in ``data``."""
+    off and numbers unquoted as such), anywhere in ``data``: where it is,
+    every part written as :func:`_explain` writes a location (``_part``)."""
     if isinstance(data, dict):
         for k, v in data.items():
             if not isinstance(k, str) or not k:
-                at = f"{where}.{k!r}" if where else repr(k)
+                at = ".".join(_part(p) for p in (*path, k))
                 return f"{at}: a key must be a name (quote it if you meant text)"
-            found = _key_problem(v, f"{where}.{k}" if where else k)
+            found = _key_problem(v, (*path, k))
             if found:
                 return found
     elif isinstance(data, (list, tuple)):
         for i, v in enumerate(data):
-            found = _key_problem(v, f"{where}.{i}" if where else str(i))
+            found = _key_problem(v, (*path, i))
             if found:
                 return found
     return None

@@ -53,6 +53,22 @@ def test_bad_fields_are_named(data, field, text):
     assert msg.startswith("c.yaml: invalid configuration") and field in msg and text in msg
 
 
+@pytest.mark.parametrize("data,line", [
+    ({"\n": {None: 1}}, "'\\n'.None: a key must be a name"),
+    ({"ovct": {"a\tb": [{"": 1}]}}, "ovct.'a\\tb'.0.'': a key must be a name"),
+    ({"ovct": {True: 1}}, "ovct.True: a key must be a name"),
+])
+def test_a_bad_key_is_located_on_one_line_as_validation_errors_are(data, line):
+    """The path to a key that is not a name is written part by part as
+    pydantic's locations are (repr for a key that is not printable), so the
+    message stays one line and names the parent."""
+    with pytest.raises(cfg.ConfigError) as exc:
+        cfg.parse(data, "c.yaml")
+    head, *lines = str(exc.value).split("\n")
+    assert head == "c.yaml: invalid configuration"
+    assert len(lines) == 1 and lines[0].startswith(f"  {line}"), str(exc.value)
+
+
 def test_bad_yaml_and_missing_file(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("ovct: [unclosed\n")

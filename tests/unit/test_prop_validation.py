@@ -8,9 +8,9 @@ The targeted tests at the end each found a bug in the code as of 63976da
 a file that is not UTF-8, RecursionError for deeply nested YAML, error
 messages that did not name an empty or boolean key); b392e07 fixed them
 all, and these tests keep them fixed.  Their ``@example`` is the minimal
-failing input.  One failure is left (xfail, strict: it turns into a
-failure once fixed, so the marker can go): a non-name key below a key that
-is not printable is reported on a broken line, its parent not named.
+failing input.  A later one (a non-name key below a key that is not
+printable was reported on a broken line, its parent not named) was fixed
+by rendering every part of the key's path as _explain does.
 
 One input class is assumed away (``too_big``): a multisite topology large
 enough that building it to validate cross-references takes minutes."""
@@ -80,30 +80,6 @@ def too_big(doc) -> bool:
     return n[0] * (n[1] + n[2] + n[3]) > 3000
 
 
-def _bad_key(k) -> bool:
-    return not isinstance(k, str) or not k
-
-
-def _has_bad_key(node) -> bool:
-    if isinstance(node, dict):
-        return any(_bad_key(k) or _has_bad_key(v) for k, v in node.items())
-    if isinstance(node, list):
-        return any(_has_bad_key(v) for v in node)
-    return False
-
-
-def unprintable_parent(node) -> bool:
-    """A key that is not printable (a newline, a control character) with a
-    non-name key (not a string, or empty) somewhere below it: the message
-    prints the parent raw (test_a_bad_key_below_an_unprintable_key_is_named)."""
-    if isinstance(node, dict):
-        return any((isinstance(k, str) and k and not k.isprintable() and _has_bad_key(v))
-                   or unprintable_parent(v) for k, v in node.items())
-    if isinstance(node, list):
-        return any(unprintable_parent(v) for v in node)
-    return False
-
-
 def assert_names_a_field(msg: str, source: str, data, model) -> None:
     """A ConfigError's message: "<source>: the top level must be a mapping"
     for a document that is not one, else "<source>: invalid configuration"
@@ -116,8 +92,6 @@ def assert_names_a_field(msg: str, source: str, data, model) -> None:
     head, *lines = msg.split("\n")
     assert head == f"{source}: invalid configuration", msg
     assert lines, msg
-    if unprintable_parent(data):
-        return                  # a known bug, tested on its own (xfail) below
     assert not any(ln.startswith("  (top level)") for ln in lines), msg
     names = set(model.model_fields) | {w for k in (data or {}) for w in (str(k), repr(k))}
     assert any(ln[2:].startswith((f"{n}:", f"{n}.")) for ln in lines for n in names), msg
@@ -239,13 +213,6 @@ def test_odd_keys_are_named_as_written(name, key, value):
                for w in written), str(exc.value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "config._key_problem (b392e07) builds the path of a non-name key with "
-    "the parent keys as they are, not as _explain's _part renders them: "
-    "{'\\n': {None: 1}} gives 'x: invalid configuration\\n  \\n.None: a key "
-    "must be a name ...' -- the location is split over two lines and the "
-    "parent is not named; fix: validation item of the issue (render every "
-    "part of the path with _part)"))
 @settings(max_examples=20, deadline=None)
 @pytest.mark.parametrize("name", sorted(PARSERS))
 @given(parent=st.sampled_from(("\n", "a\x1fb", "\t", "x\ny")),
