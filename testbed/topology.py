@@ -137,8 +137,10 @@ class Topology:
 
     # -- checks -------------------------------------------------------------
     def validate(self) -> "Topology":
-        names = [n.name for n in (*self.switches, *self.hosts, *self.vms)]
-        dup = {n for n in names if names.count(n) > 1}
+        seen: set[str] = set()
+        dup = set()
+        for n in (*self.switches, *self.hosts, *self.vms):
+            (dup if n.name in seen else seen).add(n.name)
         if dup:
             raise TopologyError(f"duplicate node names: {sorted(dup)}")
         for attr in ("dpid",):
