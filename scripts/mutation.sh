@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
 # Mutation testing of the pure core (issue 14) with mutmut 3.
 #
-# Usage: scripts/mutation.sh [--max-children N] [--keep] [FILE.py ...]
+# Usage: scripts/mutation.sh [--max-children N] [--head] [--keep [--retest]] [FILE.py ...]
 #
 #   (no FILE)         every module of the scope ([mutmut] only_mutate in
 #                     setup.cfg): the controller/ modules that import neither
 #                     os_ken nor libvirt, experiments/analysis.py,
 #                     testbed/scenario.py, testbed/topology.py; the report
 #                     goes to results/mutation/ (report.md, summary.json,
-#                     survivors.txt)
+#                     survivors.md)
 #   FILE.py ...       only the mutants of these modules (e.g.
 #                     controller/trust.py); the report goes to
 #                     mutants/report.md and results/ is left alone
 #   --max-children N  worker processes (default: the number of cores)
-#   --keep            reuse mutants/ and its cached results (mutmut retests
-#                     only what changed); by default mutants/ is removed
-#                     first, so every mutant is tested against the current
-#                     tests
+#   --head            test HEAD as committed (a `git archive` copy in
+#                     $MUTATION_DIR, default /tmp/ovct-mutation-$UID), not the
+#                     working tree: uncommitted changes of a shared checkout
+#                     then change nothing, and the report names its commit
+#   --keep            reuse mutants/ and its results: mutmut tests again only
+#                     the mutants of functions that changed (and runs the
+#                     stats for new tests); by default mutants/ is removed
+#                     first and every mutant is tested
+#   --retest          with --keep: also test again every mutant that has not
+#                     been killed (after tests were added)
 #
 # Only tests/unit runs against the mutants (no root needed, no emulation
 # started); as root on a fresh clone it first runs scripts/setup.sh to
@@ -28,17 +34,24 @@ cd "$(dirname "$0")/.."
 
 children=$(nproc)
 keep=0
+retest=0
+head=0
 files=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --max-children) children="$2"; shift 2 ;;
         --max-children=*) children="${1#*=}"; shift ;;
         --keep) keep=1; shift ;;
+        --retest) retest=1; shift ;;
+        --head) head=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         -*) echo "unknown option: $1" >&2; exit 2 ;;
         *) files+=("$1"); shift ;;
     esac
 done
+if [ "$retest" -eq 1 ] && [ "$keep" -eq 0 ]; then
+    echo "--retest needs --keep (without it every mutant is tested anyway)" >&2; exit 2
+fi
 
 py=.venv/bin/python
 if [ ! -x "$py" ]; then
@@ -47,22 +60,54 @@ if [ ! -x "$py" ]; then
     fi
 fi
 
+opts=(--max-children "$children")
+if [ "$keep" -eq 1 ]; then opts+=(--keep); fi
+if [ "$retest" -eq 1 ]; then opts+=(--retest); fi
+
+if [ "$head" -eq 1 ]; then
+    # the same script, in a copy of HEAD that keeps only its mutants/ between runs
+    dir="${MUTATION_DIR:-/tmp/ovct-mutation-$(id -u)}"
+    commit=$(git rev-parse HEAD)
+    mkdir -p "$dir"
+    find "$dir" -mindepth 1 -maxdepth 1 ! -name mutants -exec rm -rf {} +
+    git archive HEAD | tar -x -C "$dir"
+    ln -s "$PWD/.venv" "$dir/.venv"
+    status=0
+    MUTATION_COMMIT="$commit" MUTATION_EQUIVALENT="$PWD/results/mutation/equivalent.md" \
+        MUTATION_HEAD=1 bash "$dir/scripts/mutation.sh" "${opts[@]}" "${files[@]}" || status=$?
+    if [ ${#files[@]} -eq 0 ]; then
+        mkdir -p results/mutation
+        cp "$dir"/results/mutation/{report.md,summary.json,survivors.md} results/mutation/
+        echo "report: results/mutation/report.md (mutants in $dir/mutants)"
+    else
+        echo "report: $dir/mutants/report.md"
+    fi
+    exit "$status"
+fi
+
 # FILE.py -> the glob of its mutants' names (controller/trust.py -> controller.trust.*)
-globs=()
+names=()
 for f in "${files[@]}"; do
     grep -qxF "    $f" setup.cfg || { echo "$f is not in [mutmut] only_mutate of setup.cfg" >&2; exit 2; }
-    m="${f%.py}"; globs+=("${m//\//.}.*")
+    m="${f%.py}"; names+=("${m//\//.}.*")
 done
-
 if [ "$keep" -eq 0 ]; then rm -rf mutants; fi
+if [ "$retest" -eq 1 ]; then
+    # mutmut keeps a result unless the mutant is named: name every one not killed
+    mapfile -t names < <("$py" scripts/mutation_report.py --not-killed "${files[@]}")
+    if [ ${#names[@]} -eq 0 ]; then echo "nothing to test again: every mutant is killed"; fi
+fi
+
 start=$(date +%s)
 status=0
-"$py" -m mutmut run --max-children "$children" "${globs[@]}" || status=$?
+if [ "$retest" -eq 0 ] || [ ${#names[@]} -gt 0 ]; then
+    "$py" -m mutmut run --max-children "$children" "${names[@]}" || status=$?
+fi
 wall=$(( $(date +%s) - start ))
 echo "mutmut run exited with $status after ${wall} s"
 
 if [ ${#files[@]} -eq 0 ]; then out=results/mutation; else out=mutants; fi
-cmd="scripts/mutation.sh --max-children $children${files[*]:+ ${files[*]}}"
+cmd="scripts/mutation.sh ${opts[*]}${MUTATION_HEAD:+ --head}${files[*]:+ ${files[*]}}"
 "$py" scripts/mutation_report.py --out "$out" --wall "$wall" --command "$cmd" \
     --children "$children" "${files[@]}"
 exit "$status"

@@ -21,7 +21,10 @@ from collections import Counter
 
 from mutmut.stats import status_by_exit_code
 
-EQUIVALENT = os.path.join("results", "mutation", "equivalent.md")
+#: scripts/mutation.sh --head runs in a copy of HEAD: the list and the commit
+#: are then the checkout's
+EQUIVALENT = os.environ.get("MUTATION_EQUIVALENT") or os.path.join("results", "mutation",
+                                                                    "equivalent.md")
 MUTANT_NAME = re.compile(r"`([^`\s]+__mutmut_\d+)`")
 COLUMNS = ("killed", "timeout", "survived", "no tests", "other")
 
@@ -80,7 +83,9 @@ def git(*args):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out")
+    ap.add_argument("--not-killed", action="store_true",
+                    help="only print the names of the mutants not killed (scripts/mutation.sh --retest)")
     ap.add_argument("--wall", type=int, default=None, help="wall time of the run, s")
     ap.add_argument("--command", default="scripts/mutation.sh")
     ap.add_argument("--children", default="?")
@@ -88,6 +93,14 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     files = a.files or scope()
+    if a.not_killed:
+        for path in files:
+            for name, code in sorted(results(path).items()):
+                if status(code) not in ("killed", "timeout"):
+                    print(name)
+        return 0
+    if not a.out:
+        ap.error("--out is needed")
     eq = equivalents()
     rows, survivors, no_tests = [], [], []
     total = Counter()
@@ -108,8 +121,9 @@ def main(argv=None):
     n_eq = total["equivalent"]
     unexplained = [(n, p) for n, p in survivors if n not in eq]
 
-    commit = git("rev-parse", "HEAD")
-    dirty = git("status", "--porcelain", "--untracked-files=no")
+    commit = os.environ.get("MUTATION_COMMIT") or git("rev-parse", "HEAD")
+    dirty = "" if os.environ.get("MUTATION_COMMIT") else git("status", "--porcelain",
+                                                             "--untracked-files=no")
     import mutmut
     summary = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
