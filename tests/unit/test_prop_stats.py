@@ -30,15 +30,15 @@ the order they were sent, at any time later -- before or after polls that
 no longer show the flow -- except that (b) a poll that shows a new flow
 with the same key as a deleted one comes after the deleted one's message,
 and (c) a switch's pending messages arrive (or are lost) before it
-disconnects; (d) a disconnected switch comes back with no flows.  Each
-xfail test drops one of (a)-(d) and fails on the current accumulator.
+disconnects; (d) a disconnected switch comes back with no flows.  The last
+tests drop one of (a)-(d) each (each found a bug, its @example the minimal
+sequence), then all four at once: the accumulator assumes none of them.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -283,19 +283,16 @@ def test_a_deleted_flow_is_counted_once_whatever_the_order(before, after, polls_
     assert replay(model, script).exact
 
 
-# -- known failures: each test drops one assumption of the main model ---------------
+# -- each test drops one assumption of the main model, the last all of them --------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "removed() takes the live record with the message's key for the removed "
-    "flow: a flow polled at 10 packets is replaced with no flow-removed "
-    "(e.g. an ADD with reset counters), the new one is deleted with a "
-    "flow-removed (final 0) before the next poll -> the total drops from 10 "
-    "to 0; fix: stats item of the issue (removed() must never retire less "
-    "than the live record)"))
 @SETTINGS
 @given(data=st.data())
 @example(data=None)
 def test_flows_replaced_without_a_flow_removed_message(data):
+    """Drops (a).  The example: polled at 10, replaced without a message
+    (an ADD with reset counters), the new flow deleted with one (final 0)
+    before the next poll -- the total used to drop from 10 to 0, the
+    message taken for the polled flow's."""
     model = Model(silent_deletes=True)
     if data is None:
         replay(model, [("install", 1, K), ("count", 1, K, 10, 10), ("poll", 1),
@@ -304,17 +301,14 @@ def test_flows_replaced_without_a_flow_removed_message(data):
         run(data, model)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "removed() takes the live record with the message's key for the removed "
-    "flow: a flow polled at 10 is replaced (same key, counters restart), the "
-    "new one counts 4 and is polled, then the old one's flow-removed (final "
-    "12) arrives -> 10 + 12 counted, the new flow's 4 dropped (and counted "
-    "again at the next poll): 26 > true 16; with a new count >= 10 the total "
-    "also goes down; fix: stats item of the issue"))
 @SETTINGS
 @given(data=st.data())
 @example(data=None)
 def test_flow_removed_arriving_after_a_poll_that_shows_a_same_key_flow(data):
+    """Drops (b).  The example: polled at 10, counts 2 and is replaced, the
+    new flow counts 4 and is polled, then the old one's message (12) comes:
+    it used to count 10 + 12 and lose the new 4 (then count it again: 26 >
+    16)."""
     model = Model(late_after_reuse=True)
     if data is None:
         replay(model, [("install", 1, K), ("count", 1, K, 10, 10), ("poll", 1),
@@ -324,18 +318,13 @@ def test_flow_removed_arriving_after_a_poll_that_shows_a_same_key_flow(data):
         run(data, model)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "forget_switch() retires a switch's live counts, then a flow-removed for "
-    "a flow that was live at its last poll is counted again in full: polled "
-    "at 10, deleted (final 12), switch disconnects, message arrives -> 22 > "
-    "12.  Since 63976da a reconnecting switch that kept its flows has them "
-    "deleted (flows.wipe), so their flow-removed messages arrive after "
-    "forget_switch() by design; fix: stats item of the issue (forget_switch "
-    "must remember the forgotten flows as vanished)"))
 @SETTINGS
 @given(data=st.data())
 @example(data=None)
 def test_flow_removed_arriving_after_the_switch_disconnected(data):
+    """Drops (c): flows.wipe deletes a reconnecting switch's kept flows, so
+    their messages come after forget_switch().  The example: polled at 10,
+    deleted (final 12), disconnect, message -- it used to count 22."""
     model = Model(late_after_disconnect=True)
     if data is None:
         replay(model, [("install", 1, K), ("count", 1, K, 10, 10), ("poll", 1),
@@ -345,21 +334,27 @@ def test_flow_removed_arriving_after_the_switch_disconnected(data):
         run(data, model)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a switch in fail-mode secure (testbed/net.py) keeps its flows and "
-    "counters while the controller is away, and since 63976da the session "
-    "monitors are deliberately kept across a reconnect (flows.WIPED_CLASSES): "
-    "forget_switch() retired them and the first poll after reconnecting "
-    "counts them again (polled at 10, disconnect, poll at 10 -> 20 > 10); "
-    "fix: stats item of the issue (keep a forgotten switch's last counts as "
-    "the baseline of its next poll)"))
 @SETTINGS
 @given(data=st.data())
 @example(data=None)
 def test_switch_that_keeps_its_flows_across_a_disconnect(data):
+    """Drops (d): a switch in fail-mode secure keeps its flows and counters
+    while the controller is away (the session monitors are kept across a
+    reconnect on purpose).  The example: polled at 10, disconnect, polled at
+    10 -- it used to count 20."""
     model = Model(keep_flows=True)
     if data is None:
         replay(model, [("install", 1, K), ("count", 1, K, 10, 10), ("poll", 1),
                        ("disconnect", 1, False), ("poll", 1)])
     else:
         run(data, model)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_every_assumption_dropped_at_once(data):
+    """Silent deletions of any flow, messages after a poll that shows a
+    same-key flow and after a disconnect, flows that survive a disconnect:
+    still never down, never above the truth, exact when nothing was lost."""
+    run(data, Model(silent_deletes=True, late_after_reuse=True, late_after_disconnect=True,
+                    keep_flows=True))

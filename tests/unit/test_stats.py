@@ -79,3 +79,104 @@ def test_foreign_cookies_kept_apart():
     acc.update(1, [s(0, 4, prio=0xFFFF)])    # os-ken's LLDP flow has cookie 0
     assert acc.totals() == {(1, "foreign", "-"): [4, 400]}
     assert relayed(acc.totals()) == (0, 0)
+
+
+def vnc(acc):
+    return acc.totals()[(1, C.VNC, "10.0.0.12")]
+
+
+def test_a_flow_replaced_silently_whose_successor_is_removed_keeps_its_counts():
+    # polled at 10, replaced with no flow-removed, the new flow deleted with
+    # one (final 0) before the next poll: the message cannot be the polled
+    # flow's end (its counts are lower), so the 10 stay
+    acc = StatsAccumulator()
+    acc.update(1, [s(VNC, 10)])
+    acc.removed(1, s(VNC, 0))
+    assert vnc(acc) == [10, 1000]
+    acc.update(1, [])
+    assert vnc(acc) == [10, 1000]
+
+
+def test_a_late_flow_removed_after_a_poll_shows_the_replacement():
+    # polled at 10, counts 2 more and is replaced; the new flow counts 4 and
+    # is polled; then the old one's flow-removed (12) comes
+    acc = StatsAccumulator()
+    acc.update(1, [s(VNC, 10)])
+    acc.update(1, [s(VNC, 4)])                 # counters went down: another flow
+    assert vnc(acc) == [14, 1400]
+    acc.removed(1, s(VNC, 12))
+    assert vnc(acc) == [16, 1600]
+    acc.update(1, [s(VNC, 4)])
+    assert vnc(acc) == [16, 1600]
+
+
+def test_a_late_flow_removed_the_next_poll_tells_apart():
+    # as above, but the replacement counted past the old flow by its poll:
+    # the message might be the end of the flow that poll showed (12 >= 11),
+    # so at first it adds only 1; the next poll shows that flow alive, so the
+    # message was the old flow's and both count in full
+    acc = StatsAccumulator()
+    acc.update(1, [s(VNC, 10)])
+    acc.update(1, [s(VNC, 11)])
+    acc.removed(1, s(VNC, 12))
+    assert vnc(acc) == [12, 1200]
+    acc.update(1, [s(VNC, 11)])
+    assert vnc(acc) == [23, 2300]
+    # had the poll not shown it, it was that flow's end: 12 stays
+    b = StatsAccumulator()
+    b.update(1, [s(VNC, 10)])
+    b.update(1, [s(VNC, 11)])
+    b.removed(1, s(VNC, 12))
+    b.update(1, [])
+    assert vnc(b) == [12, 1200]
+
+
+def test_packets_and_bytes_are_read_apart():
+    # polled at (10, 100), then a flow at (4, 500) (packets went down: a
+    # replacement); a message (12, 600) may end either: if the old flow's,
+    # the truth is (16, 1100), if the new one's, (22, 700) -- the least of
+    # each counter until the next poll tells which
+    acc = StatsAccumulator()
+    acc.update(1, [s(VNC, 10, 100)])
+    acc.update(1, [s(VNC, 4, 500)])
+    acc.removed(1, s(VNC, 12, 600))
+    assert vnc(acc) == [16, 700]
+    acc.update(1, [s(VNC, 4, 500)])            # the new flow lives on
+    assert vnc(acc) == [16, 1100]
+
+
+def test_a_flow_removed_after_the_switch_disconnected_is_counted_once():
+    # polled at 10, deleted (final 12), the switch disconnects, the message
+    # comes (flows.wipe on reconnect sends them after forget_switch)
+    acc = StatsAccumulator()
+    acc.update(1, [s(VNC, 10)])
+    acc.forget_switch(1)
+    acc.removed(1, s(VNC, 12))
+    assert vnc(acc) == [12, 1200]
+    acc.update(1, [])                          # back with no flows
+    assert vnc(acc) == [12, 1200]
+
+
+def test_a_switch_that_kept_its_flows_across_a_disconnect_is_not_counted_twice():
+    # fail-mode secure: flows and counters survive while the controller is away
+    acc = StatsAccumulator()
+    acc.update(1, [s(VNC, 10)])
+    acc.forget_switch(1)
+    acc.update(1, [s(VNC, 10)])
+    assert vnc(acc) == [10, 1000]
+    acc.update(1, [s(VNC, 15)])
+    assert vnc(acc) == [15, 1500]
+    assert acc.polls == {1: 3}
+
+
+def test_a_re_added_flow_that_keeps_its_counters_is_one_flow():
+    # Open vSwitch keeps a flow's counters when an identical flow is added
+    # again (no OFPFF_RESET_COUNTS) though its duration restarts: the
+    # counters alone say it is the same flow
+    acc = StatsAccumulator()
+    acc.update(1, [s(VNC, 10)])
+    acc.update(1, [s(VNC, 13)])
+    acc.removed(1, s(VNC, 20))
+    acc.update(1, [])
+    assert vnc(acc) == [20, 2000]
+    assert acc._keys.get(1, {}) == {}          # nothing left open
