@@ -1,8 +1,8 @@
 """Launch the OVCT controller: ``python -m controller [options]``.
 
 os-ken 4.x has no ``osken-manager``; we parse our own options, hand os-ken
-its configuration and run the apps (os-ken's LLDP topology discovery plus
-our shim) with ``AppManager.run_apps``.
+its configuration and run the apps (os-ken's LLDP topology discovery, as
+:mod:`controller.lldp` adjusts it, plus our shim) with ``AppManager.run_apps``.
 
 Signals: SIGTERM/SIGINT stop it; SIGUSR1 switches OVCT on and SIGUSR2 off
 while it runs (each logged as an ``ovct_enabled``/``ovct_disabled`` event).
@@ -71,7 +71,8 @@ def main(argv=None) -> int:
     import os_ken.controller.controller  # noqa: F401
     import os_ken.topology.switches  # noqa: F401
 
-    from controller import app
+    from controller import app, lldp
+    lldp.install()
 
     cfg.CONF(args=["--ofp-listen-host", args.host,
                    "--ofp-tcp-listen-port", str(args.port),
@@ -96,14 +97,17 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGUSR2, lambda *_: app.SWITCH_REQUESTS.append(False))
     logging.getLogger("ovct").info("controller on %s:%d, run dir %s",
                                    args.host, args.port, args.run_dir)
-    # os-ken runs in a thread of its own; the main thread only waits for
-    # signals, so one is handled the moment it arrives
+    # os-ken runs in a thread of its own; the main thread only waits for it
+    # (a lock wait that signals interrupt, so one is handled the moment it
+    # arrives; a stop signal leaves through _stop).  If os-ken's thread ends
+    # by itself, it failed: its traceback is in the output, and so is ours.
     runner = threading.Thread(target=AppManager.run_apps, name="os-ken", daemon=True,
                               args=(["os_ken.topology.switches", "controller.app"],))
     runner.start()
-    while runner.is_alive():
-        signal.pause()
-    return 0
+    runner.join()
+    logging.getLogger("ovct").error("os-ken stopped by itself: the controller exits")
+    print("controller: os-ken stopped by itself (see the traceback above)", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
