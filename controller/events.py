@@ -193,9 +193,12 @@ class MigrationFailed(Event):
 @_register
 @dataclass(frozen=True)
 class MigrationDone(Event):
-    """Phase 3 completed: libvirt's job statistics."""
+    """Phase 3 completed: libvirt's job statistics.  ``ended_unobserved``:
+    the migration ended while no controller was running; a restarted one
+    found the VM at the destination (no statistics then)."""
     TYPE: ClassVar[str] = "ovct_migration_done"
     PHASE: ClassVar[int] = 3
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"ended_unobserved"})
     session: int
     vm: str
     src: str = field(metadata=_key("from"))
@@ -210,6 +213,7 @@ class MigrationDone(Event):
     seen_at_dst_before_done_s: float | None = None
     transferred_bytes: int | None = None       # actually sent (data_processed)
     job: dict | None = None                    # every key of libvirt's jobStats
+    ended_unobserved: bool | None = None
 
 
 @_register

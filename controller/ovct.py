@@ -239,6 +239,8 @@ class Ovct:
         #: destination's place is not known until the network is learnt)
         self._to_adopt: list[MigrationJob] | None = None
         self._restored: tuple[int, int] | None = None      # set by restore()
+        #: migrations the log shows started and never ended (set by restore())
+        self._unfinished: dict[str, E.MigrationStart] = {}
 
     # -- a restart ----------------------------------------------------------------------
     def restore(self, records: list[dict]) -> None:
@@ -251,6 +253,10 @@ class Ovct:
         clients: dict[int, str] = {}
         for rec in records:
             ev = E.typed(rec)
+            if isinstance(ev, E.MigrationStart):
+                self._unfinished[ev.vm] = ev
+            elif isinstance(ev, (E.MigrationDone, E.MigrationFailed)):
+                self._unfinished.pop(ev.vm, None)
             if isinstance(ev, E.Detect):
                 opened[ev.session] = ev
                 clients[ev.session] = ev.client_ip
@@ -283,8 +289,12 @@ class Ovct:
         job ends; no second migration of it starts meanwhile."""
         if self._to_adopt is None:
             self._to_adopt = [j for j in self.hv.in_flight() if j.vm not in self.moves]
+            for job in self._to_adopt:
+                self._unfinished.pop(job.vm, None)
             if not self._to_adopt:
                 self._report_restored()
+        if self._unfinished:
+            self._close_unfinished()
         if not self._to_adopt:
             return
         inventory = {name: (ip, mem) for ip, (name, _h, mem) in self.vms_by_ip().items()}
@@ -309,6 +319,27 @@ class Ovct:
                                        mode=m.mode, staged_flow_mods=0, adopted=True))
         if not self._to_adopt:
             self._report_restored()
+
+    def _close_unfinished(self) -> None:
+        """A migration the previous controller started that ended while no
+        controller ran: its outcome is where the hypervisor now says the VM
+        runs (the destination: done; the source: failed).  A VM not seen
+        anywhere yet is looked for again at the next poll."""
+        where = {name: host for _ip, (name, host, _m) in self.vms_by_ip().items()}
+        for vm, st in list(self._unfinished.items()):
+            host = where.get(vm)
+            if host is None:
+                continue
+            del self._unfinished[vm]
+            self.last_moved[vm] = self.clock()
+            if host == st.dst:
+                self.emit(E.MigrationDone(session=st.session, vm=vm, src=st.src, dst=st.dst,
+                                          ended_unobserved=True))
+            else:
+                self.emit(E.MigrationFailed(
+                    session=st.session, vm=vm, src=st.src, dst=st.dst,
+                    reason="ended while no controller ran", observed_at=host,
+                    flows_at=host))
 
     # -- inventory ----------------------------------------------------------------
     def vms_by_ip(self, max_age: float = 2.0) -> dict[str, tuple[str, str, int]]:
@@ -753,7 +784,7 @@ class Ovct:
 
     def poll(self) -> None:
         self.hv.pump()
-        if self._to_adopt is None or self._to_adopt:
+        if self._to_adopt is None or self._to_adopt or self._unfinished:
             self._adopt()
         now = self.clock()
         if self._rechecks:

@@ -475,3 +475,40 @@ def test_a_restart_keeps_the_hold_time_of_earlier_moves():
     assert w.event("ovct_restored")[-1] == {"sessions": 1, "last_moved": 1, "adopted": []}
     w.syn(client="pm2", sport=41000)
     assert "hold time" in w.event("ovct_decision")[-1]["reason"]
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_migration_that_ended_while_no_controller_ran_gets_its_outcome(fails):
+    """The old controller started the move and died; the job ended (at the
+    destination, or failed back to the source) before the new one started:
+    the new one logs the outcome where the hypervisor says the VM runs, the
+    flows go there, and no second migration starts."""
+    w = World("fast")
+    if fails:
+        w.hv.fail_next, w.hv.fail_after_s = "connection reset", 4.0
+    w.syn()
+    w.clock.t += 2
+    w.run()
+    assert len(w.hv.jobs) == 1
+    w.clock.t += 6
+    w.hv.pump()                          # the job ends; nobody is listening
+    assert w.hv.in_flight() == []
+    where = "pm2" if fails else "pm1"
+    assert w.hv.locate("vm1") == where
+    w.restart_controller()
+    w.run()
+    w.ack_barriers()
+    ends = w.event("ovct_migration_failed" if fails else "ovct_migration_done")
+    assert len(ends) == 1, ends
+    last = ends[0]
+    if fails:
+        assert last["reason"] == "ended while no controller ran"
+        assert last["observed_at"] == last["flows_at"] == "pm2"
+    else:
+        assert last["ended_unobserved"] is True and last["to"] == "pm1"
+    assert w.path() == ([(2, 1), (1, 2), (3, 2)] if fails else [(2, 4)])
+    w.syn(sport=40000)
+    assert len(w.hv.jobs) == 1
+    w.restart_controller()               # a second restart logs nothing twice
+    w.run()
+    assert len(w.event("ovct_migration_failed" if fails else "ovct_migration_done")) == len(ends)
