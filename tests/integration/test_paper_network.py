@@ -105,7 +105,12 @@ def test_background_probe_covers_its_whole_window_and_leaves_no_ping(net, attach
     res = bg.stop()
     expected = window_s / 0.01
     print(f"probe: {res.received} replies of {expected:.0f} expected, {res.transmitted} sent")
-    assert res.received >= 0.95 * expected, (res.received, res.transmitted)
+    # ping paces itself: on a loaded 2-core machine it sends fewer than
+    # window/interval, so what must hold is no loss, no hole, and replies
+    # recorded from the first second to the last.
+    assert res.received >= 0.99 * res.transmitted, (res.received, res.transmitted)
+    assert res.received >= 0.25 * expected, (res.received, expected)
     assert res.times[-1] - res.times[0] >= window_s - 1
+    assert res.max_gap_ms < 1000, res.max_gap_ms
     net.ping_pairs([("tcl1", "pm1"), ("tcl2", "pm2")], count=3, interval=0.05)
     assert _our_pings() == []
