@@ -44,7 +44,8 @@ def switches(monkeypatch):
     app.seen = []
     app.send_event_to_observers = lambda ev, state=None: app.seen.append(
         (type(ev).__name__, sorted(p.port_no for p in ev.switch.ports)))
-    return app
+    yield app
+    app.close()          # stops its LLDP threads: left running they keep pytest from exiting
 
 
 def _lldp_ports(app):
