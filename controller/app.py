@@ -31,6 +31,8 @@ from controller.settings import Settings
 from controller.stats import FlowSample, RateMeter, StatsAccumulator
 
 LOG = logging.getLogger("ovct.app")
+#: how often time-based topology changes are checked (s)
+TOPOLOGY_TICK_S = 1.0
 
 #: set by controller.__main__ before os-ken instantiates the app
 SETTINGS: Settings | None = None
@@ -97,6 +99,7 @@ class OvctApp(app_manager.OSKenApp):
         thread = super().start()
         self.threads.append(hub.spawn(self._poll_loop))
         self.threads.append(hub.spawn(self._state_loop))
+        self.threads.append(hub.spawn(self._topology_loop))
         if self.ovct is not None:
             self.threads.append(hub.spawn(self._ovct_loop))
         self._event(E.CONTROLLER_START, {
@@ -228,6 +231,18 @@ class OvctApp(app_manager.OSKenApp):
     @set_ev_cls(topo_event.EventPortAdd)
     def _port_add(self, ev):
         self._call(self.router.port_add, ev.port.dpid, ev.port.port_no)
+
+    @set_ev_cls(topo_event.EventPortModify)
+    def _port_modify(self, ev):
+        if ev.port.is_down():          # its link is cut: the switch says so
+            self._call(self.router.port_down, ev.port.dpid, ev.port.port_no)
+
+    def _topology_loop(self):
+        """Time-based topology changes (switches away past their grace,
+        links not seen again after a switch returned)."""
+        while True:
+            hub.sleep(TOPOLOGY_TICK_S)
+            self._call(self.router.tick, self.clock())
 
     @set_ev_cls(topo_event.EventPortDelete)
     def _port_delete(self, ev):

@@ -34,6 +34,7 @@ CONTROLLER_START = "controller_start"
 CONTROLLER_STOP = "controller_stop"
 SWITCH_ENTER = "switch_enter"
 SWITCH_LEAVE = "switch_leave"
+SWITCH_GONE = "switch_gone"        # still away after the grace: removed
 LINK_ADD = "link_add"
 LINK_DELETE = "link_delete"
 HOST_LEARNT = "host_learnt"
@@ -44,7 +45,7 @@ FLOWS_REPLACED = "flows_replaced"      # the report's delete-then-install
 TRAFFIC_HELD = "traffic_held"          # a paused VM's traffic kept at the controller
 FLOWS_SETTLED = "flows_settled"        # a move ended otherwise: flows where the VM runs
 REFUSED = "refused"                    # an address, session or flood refused (controller.trust)
-ROUTING = (CONTROLLER_START, CONTROLLER_STOP, SWITCH_ENTER, SWITCH_LEAVE, LINK_ADD, LINK_DELETE, HOST_LEARNT,
+ROUTING = (CONTROLLER_START, CONTROLLER_STOP, SWITCH_ENTER, SWITCH_LEAVE, SWITCH_GONE, LINK_ADD, LINK_DELETE, HOST_LEARNT,
            HOST_MOVED, FLOWS_STAGED, FLOWS_COMMITTED, FLOWS_REPLACED, TRAFFIC_HELD,
            FLOWS_SETTLED, REFUSED)
 

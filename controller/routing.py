@@ -36,6 +36,14 @@ ARP_REQUEST, ARP_REPLY = 1, 2
 ARP_FLOOD_HOLDOFF = 1.0   # seconds: one flood per (sender, target) per second
 #: frames kept per held destination (a paused VM's traffic); beyond: dropped
 HOLD_LIMIT = 4096
+#: a switch whose controller connection dropped keeps forwarding with the
+#: flows it has (fail-mode secure): for this long it stays in the topology
+#: (routes through it kept, its links' deletions deferred); gone longer, it
+#: is removed with its links
+SWITCH_GRACE_S = 15.0
+#: links of a switch that came back must be seen again by LLDP within this
+#: long, or they are deleted (os-ken forgot them when the switch left)
+LINK_VERIFY_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,10 @@ class Router:
     trust: Trust = field(default_factory=Trust)
     #: (frames delivered, frames lost) of each destination's last release
     release_log: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: switches whose controller connection dropped: dpid -> since
+    disconnected: dict[int, float] = field(default_factory=dict)
+    #: links of a returned switch not yet seen again by LLDP: src -> since
+    unverified_links: dict[tuple[int, int], float] = field(default_factory=dict)
     # callbacks: on_vnc(VncConnection), on_host_seen(ip, HostLoc, now) for
     # pinned hosts that show up somewhere new; they must not block
     on_vnc: Callable[[VncConnection], None] | None = None
@@ -145,6 +157,11 @@ class Router:
         self.view.add_switch(dpid, ports)
         for key in [k for k in self.installed if k[0] == dpid]:
             del self.installed[key]      # a (re)connected switch starts empty
+        if self.disconnected.pop(dpid, None) is not None:
+            # back within the grace: its links were kept; LLDP must confirm them
+            for src, dst in self.view.links.items():
+                if dpid in (src[0], dst[0]):
+                    self.unverified_links.setdefault(src, now)
         self.events(E.SWITCH_ENTER, {"dpid": dpid, "ports": sorted(ports)})
         msgs = [*F.wipe(dpid), *F.static_flows(dpid, self.plan, self.trust.host_addrs)]
         msgs += self.reconcile()
@@ -165,27 +182,90 @@ class Router:
         return msgs
 
     def switch_leave(self, dpid: int, now: float) -> list[F.Message]:
+        """A switch's controller connection dropped.  Its data plane goes on
+        with the flows it has (fail-mode secure), so for ``SWITCH_GRACE_S``
+        it stays in the topology: routes through it are kept and the link
+        deletions os-ken reports for it are deferred.  A switch that really
+        failed takes its neighbours' ports down (:meth:`port_down`, at
+        once); one still gone after the grace is removed (:meth:`tick`)."""
+        if dpid not in self.view.ports:
+            return []
+        self.disconnected[dpid] = now
+        self.events(E.SWITCH_LEAVE, {"dpid": dpid})
+        return []
+
+    def _remove_switch(self, dpid: int) -> list[F.Message]:
         self.view.remove_switch(dpid)
+        self.disconnected.pop(dpid, None)
         for key in [k for k in self.installed if k[0] == dpid]:
             del self.installed[key]
-        self.events(E.SWITCH_LEAVE, {"dpid": dpid})
+        for src in [k for k in self.unverified_links if self._touches(k, dpid)]:
+            del self.unverified_links[src]
+        self.events(E.SWITCH_GONE, {"dpid": dpid})
         return self.reconcile()
+
+    def _touches(self, src: tuple[int, int], dpid: int) -> bool:
+        dst = self.view.links.get(src)
+        return src[0] == dpid or (dst is not None and dst[0] == dpid)
+
+    def tick(self, now: float) -> list[F.Message]:
+        """Time-based topology changes: switches gone longer than the grace
+        are removed; links of a returned switch that LLDP has not confirmed
+        are deleted."""
+        out: list[F.Message] = []
+        for dpid, since in sorted(self.disconnected.items()):
+            if now - since >= SWITCH_GRACE_S:
+                out += self._remove_switch(dpid)
+        for src, since in sorted(self.unverified_links.items()):
+            if now - since >= LINK_VERIFY_S:
+                del self.unverified_links[src]
+                out += self._delete_link(src)
+        return out
 
     def port_add(self, dpid: int, port: int) -> list[F.Message]:
         self.view.add_port(dpid, port)
         return []
 
     def port_delete(self, dpid: int, port: int) -> list[F.Message]:
+        self._forget_link_state(dpid, port)
         self.view.remove_port(dpid, port)
         return self.reconcile()
 
+    def port_down(self, dpid: int, port: int) -> list[F.Message]:
+        """A port lost its link (the switch says so): the links at it go at
+        once, whatever the other end's connection state."""
+        out: list[F.Message] = []
+        loc = (dpid, port)
+        for src in [k for k, v in self.view.links.items() if k == loc or v == loc]:
+            self.unverified_links.pop(src, None)
+            out += self._delete_link(src)
+        return out
+
+    def _forget_link_state(self, dpid: int, port: int) -> None:
+        loc = (dpid, port)
+        for src in [k for k in self.unverified_links
+                    if k == loc or self.view.links.get(k) == loc]:
+            del self.unverified_links[src]
+
     def link_add(self, src: tuple[int, int], dst: tuple[int, int]) -> list[F.Message]:
+        if self.view.links.get(src) == dst:
+            self.unverified_links.pop(src, None)     # LLDP saw it again
         if not self.view.add_link(src, dst):
             return []
+        self.unverified_links.pop(src, None)
         self.events(E.LINK_ADD, {"src": list(src), "dst": list(dst)})
         return self.reconcile()
 
     def link_delete(self, src: tuple[int, int]) -> list[F.Message]:
+        dst = self.view.links.get(src)
+        if dst is not None and (src[0] in self.disconnected or dst[0] in self.disconnected):
+            # os-ken drops a switch's links when its connection does; the
+            # link itself may be fine: it is checked when the switch returns
+            # (LLDP) or removed with the switch after the grace
+            return []
+        return self._delete_link(src)
+
+    def _delete_link(self, src: tuple[int, int]) -> list[F.Message]:
         if not self.view.remove_link(src):
             return []
         self.events(E.LINK_DELETE, {"src": list(src)})
@@ -346,15 +426,16 @@ class Router:
         out: list[F.Message] = []
         for key, port in want.items():
             have = self.installed.get(key)
-            if have == port:
-                continue
+            if have == port or key[0] in self.disconnected:
+                continue            # (a disconnected switch is resynced when it returns)
             dpid, ip = key
             if have is None:
                 out += F.destination_flows(dpid, ip, port, self.plan)
             else:
                 out.append(F.repoint_destination(dpid, ip, port))
             self.installed[key] = port
-        for key in [k for k in self.installed if k not in want and k[1] not in self.pinned]:
+        for key in [k for k in self.installed if k not in want and k[1] not in self.pinned
+                    and k[0] not in self.disconnected]:
             out.append(F.delete_destination(*key))
             del self.installed[key]
         return out

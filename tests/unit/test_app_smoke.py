@@ -102,14 +102,22 @@ def test_handlers_smoke(app, tmp_path):
         match=parser.OFPMatch(ipv4_dst="10.0.0.1", eth_type=0x800))))
     assert app.stats.totals()[(1, C.VNC, "10.0.0.1")] == [9, 900]
 
+    # s2's port 1 goes down: the s1-s2 link goes at once, both directions
+    down = Port(2, ofp, parser.OFPPort(1, "00:00:00:00:02:01", b"s2-eth1", 0,
+                                       ofp.OFPPS_LINK_DOWN, 0, 0, 0, 0, 0, 0))
+    app._port_modify(topo_event.EventPortModify(down))
+    assert app.router.view.links == {}
     app._link_delete(topo_event.EventLinkDelete(Link(_port(1, 1), _port(2, 1))))
     app._port_delete(topo_event.EventPortDelete(_port(2, 5)))
     app._switch_leave(topo_event.EventSwitchLeave(_switch(dp1, [1, 2])))
     assert 1 not in app.datapaths
+    app._call(app.router.tick, app.clock() + 3600)      # what the topology loop does
+    assert 1 not in app.router.view.ports
 
     events = E.read(RunDir(str(tmp_path)).events)
     kinds = [e["type"] for e in events]
     assert kinds.count("switch_enter") == 2 and "host_learnt" in kinds and "switch_leave" in kinds
+    assert kinds.count("link_delete") == 2 and "switch_gone" in kinds
     assert [e["event_id"] for e in events] == list(range(1, len(events) + 1))
     stats = E.read(RunDir(str(tmp_path)).stats)
     assert stats[0]["type"] == "flow_stats" and stats[0]["by_class"]["vnc"] == [7, 700]

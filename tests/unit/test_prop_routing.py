@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller import flows as F
+from controller import routing
 from controller.routing import ARP_REQUEST, Packet
 from testbed.topology import multisite_topology
 
@@ -73,14 +74,27 @@ def wipe(h: Harness, dpid: int) -> None:
     h.feed([F.FlowMod(dpid, F.DELETE, table_id=t) for t in (F.TABLE_DETECT, F.TABLE_ROUTE)])
 
 
-def switch_leaves(h: Harness, dpid: int, away: set[int]) -> None:
-    """A switch drops off: the router forgets it and its links, keeps the
-    hosts behind it (unreachable until it is back), and every flow towards
-    what is now unreachable goes (on the switches still connected: those
-    ``away`` keep whatever they had)."""
-    hosts = dict(h.router.view.hosts)
+def switch_leaves(h: Harness, dpid: int, away: set[int], for_good: bool) -> None:
+    """A switch's controller connection drops, and os-ken reports its links
+    gone.  Within the grace the router changes nothing (the switch forwards
+    on with its flows); ``for_good``: it stays away past the grace, and the
+    router forgets it and its links, keeps the hosts behind it (unreachable
+    until it is back), and every flow towards what is now unreachable goes
+    (on the switches still connected: those ``away`` keep whatever they had)."""
+    hosts, links = dict(h.router.view.hosts), dict(h.router.view.links)
+    table = {d: list(t) for d, t in h.table.tables.items()}
     h.feed(h.router.switch_leave(dpid, h.now))
+    for src, dst in sorted(links.items()):
+        if dpid in (src[0], dst[0]):
+            h.feed(h.router.link_delete(src))
     away.add(dpid)
+    assert h.router.view.hosts == hosts and h.router.view.links == links
+    assert {d: list(t) for d, t in h.table.tables.items()} == table, "nothing sent"
+    if for_good:
+        h.now += routing.SWITCH_GRACE_S
+        h.feed(h.router.tick(h.now))
+        assert dpid not in h.router.view.ports
+        assert not any(dpid in (s[0], d[0]) for s, d in h.router.view.links.items())
     assert h.router.view.hosts == hosts
     assert_installed_matches_table(h, skip=away)
     assert_routes_are_trees(h, skip=away)
@@ -123,8 +137,8 @@ def test_reachability_whatever_the_order_of_switches_links_and_hosts(params, pac
 @settings(SETTINGS, max_examples=12)
 @given(params=multisite_params(), packet=st.sampled_from(PACKETS), data=st.data())
 def test_switches_that_leave_and_return_one_by_one(params, packet, data):
-    """One or two switches leave, each keeping or losing its tables, and
-    come back one by one (their links and hosts found again, in any order):
+    """One or two switches leave -- their connections only, or for longer
+    than the grace --, each keeping or losing its tables, and come back one by one (their links and hosts found again, in any order):
     while one is still away, nothing -- not even what a returning switch
     kept -- routes towards what is unreachable; once all are back, every
     host reaches every other again."""
@@ -133,15 +147,20 @@ def test_switches_that_leave_and_return_one_by_one(params, packet, data):
     gone = data.draw(st.lists(st.sampled_from(sorted(h.dpid.values())), min_size=1,
                               max_size=2, unique=True), label="leaving")
     away: set[int] = set()
+    for_good = data.draw(st.booleans(), label="away past the grace")
     for dpid in gone:
         if data.draw(st.booleans(), label=f"{dpid} loses its tables"):
             wipe(h, dpid)
-        switch_leaves(h, dpid, away)
+        switch_leaves(h, dpid, away, for_good)
     for dpid in gone:
         bring_up(h, data, only={dpid})
         away.discard(dpid)
         assert_installed_matches_table(h, skip=away)
         assert_routes_are_trees(h, skip=away)
+    # every link was seen again: the verification deadline deletes nothing
+    assert not h.router.unverified_links
+    h.now += routing.LINK_VERIFY_S
+    assert h.router.tick(h.now) == []
     assert set(h.router.view.hosts) == {x.ip for x in h.topo.hosts}
     assert_full_reachability(h, packet)
     assert_installed_matches_table(h)

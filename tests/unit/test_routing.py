@@ -4,6 +4,7 @@ import pytest
 
 from controller import classes as C
 from controller import flows as F
+from controller import routing
 from controller.routing import ARP_REPLY, ARP_REQUEST, Packet, Router
 from testbed.topology import multisite_topology, paper_topology
 
@@ -227,3 +228,66 @@ def test_a_switch_that_leaves_and_returns_keeps_the_hosts_behind_it():
     h.feed(h.router.link_add((1, 2), (3, 1)))
     assert h.trace("tcl1", "10.0.0.12") == [(2, 1), (1, 2), (3, 2)]
     assert h.trace("pm2", "10.0.0.1") == [(3, 1), (1, 1), (2, 2)]
+
+
+def _paper_up():
+    h = Harness(paper_topology())
+    h.connect_all()
+    for name in ("tcl1", "tcl2", "pm1", "pm2"):
+        h.announce(name)
+    return h
+
+
+def test_a_switch_that_loses_its_controller_keeps_forwarding_for_the_grace():
+    """s1 (the core) drops its controller connection; os-ken reports its
+    links gone.  Nothing changes: tcl1 still reaches pm2 across s1 with the
+    flows everyone kept, and no flow-mod is sent."""
+    h = _paper_up()
+    n = len(h.sent)
+    h.feed(h.router.switch_leave(1, h.now))
+    for src in ((1, 1), (2, 1), (1, 2), (3, 1)):
+        h.feed(h.router.link_delete(src))
+    assert len(h.sent) == n
+    assert h.trace("tcl1", "10.0.0.12") == [(2, 1), (1, 2), (3, 2)]
+    h.now += routing.SWITCH_GRACE_S - 1
+    assert h.router.tick(h.now) == []
+    # back in time: it is resynced, and LLDP confirms its links
+    h.table.tables.pop(1, None)
+    h.feed(h.router.switch_enter(1, {1, 2}, h.now))
+    assert set(h.router.unverified_links) == {(1, 1), (2, 1), (1, 2), (3, 1)}
+    for a, b in (((1, 1), (2, 1)), ((2, 1), (1, 1)), ((1, 2), (3, 1)), ((3, 1), (1, 2))):
+        h.feed(h.router.link_add(a, b))
+    assert not h.router.unverified_links
+    h.now += routing.LINK_VERIFY_S
+    assert h.router.tick(h.now) == []
+    assert h.trace("tcl1", "10.0.0.12") == [(2, 1), (1, 2), (3, 2)]
+
+
+def test_a_link_that_lldp_does_not_see_again_is_deleted_after_the_return():
+    h = _paper_up()
+    h.feed(h.router.switch_leave(3, h.now))
+    h.feed(h.router.switch_enter(3, {1, 2}, h.now + 1))
+    h.feed(h.router.link_add((3, 1), (1, 2)))         # only one direction comes back
+    h.now += 1 + routing.LINK_VERIFY_S
+    h.feed(h.router.tick(h.now))
+    assert (1, 2) not in h.router.view.links and (3, 1) in h.router.view.links
+    assert "10.0.0.12" not in {ip for (d, ip) in h.router.installed if d == 1}
+
+
+def test_a_switch_away_past_the_grace_is_removed_and_routes_towards_it_go():
+    h = _paper_up()
+    h.feed(h.router.switch_leave(3, h.now))
+    h.now += routing.SWITCH_GRACE_S
+    h.feed(h.router.tick(h.now))
+    assert 3 not in h.router.view.ports
+    assert "10.0.0.12" in h.router.view.hosts            # remembered for its return
+    assert not [k for k in h.router.installed if k[1] == "10.0.0.12"]
+    assert h.router.disconnected == {}
+
+
+def test_a_port_that_goes_down_takes_its_link_at_once_even_to_a_disconnected_switch():
+    h = _paper_up()
+    h.feed(h.router.switch_leave(3, h.now))
+    h.feed(h.router.port_down(1, 2))                     # s1's port to s3: the link is cut
+    assert (1, 2) not in h.router.view.links and (3, 1) not in h.router.view.links
+    assert not [k for k in h.router.installed if k[1] == "10.0.0.12" and k[0] != 3]
