@@ -213,7 +213,9 @@ class Hypervisor(abc.ABC):
 
     def in_flight(self) -> list[MigrationJob]:
         """Migrations running now (a restarted controller adopts them, so it
-        never starts a second migration of a VM already moving)."""
+        never starts a second migration of a VM already moving).  Raises
+        HypervisorError when a host cannot be asked (the answer would be
+        incomplete)."""
         return []
 
     def inventory_changes(self, since: object | None) -> tuple[object | None, set[str] | None]:

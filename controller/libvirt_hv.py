@@ -243,19 +243,29 @@ class LibvirtHypervisor(Hypervisor):
         controller -- started them): the source domain has an outgoing
         migration job, and its destination is the host where the same domain
         waits paused for it."""
-        outgoing, incoming = [], {}
+        outgoing, incoming, unreachable = [], {}, []
         for host in self.specs:
             try:
-                conn = self._conn(host)
-                for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE):
-                    op = dom.jobStats().get("operation")
-                    if op == libvirt.VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT:
-                        outgoing.append((dom.name(), host))
-                    elif (op == libvirt.VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN
-                          or dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED):
-                        incoming[dom.name()] = host
+                doms = self._conn(host).listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
             except (HypervisorError, libvirt.libvirtError) as exc:
-                LOG.warning("%s: cannot list its migrations: %s", host, exc)
+                unreachable.append(f"{host} ({exc})")
+                continue
+            for dom in doms:
+                try:
+                    op = dom.jobStats().get("operation")
+                except libvirt.libvirtError:
+                    # the destination's incoming domain: libvirt gives
+                    # migration statistics only at the source
+                    op = libvirt.VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN
+                if op == libvirt.VIR_DOMAIN_JOB_OPERATION_MIGRATION_OUT:
+                    outgoing.append((dom.name(), host))
+                elif (op == libvirt.VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN
+                      or dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED):
+                    incoming[dom.name()] = host
+        if unreachable:
+            # an unseen host may hold either end of a migration: no answer
+            # rather than a wrong one
+            raise HypervisorError("cannot list the migrations of " + ", ".join(unreachable))
         return [AdoptedMigrationJob(self, vm, src, incoming[vm])
                 for vm, src in outgoing if incoming.get(vm) not in (None, src)]
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Protocol
 
@@ -53,6 +54,8 @@ from controller.hypervisor import (DomainEvent, Hypervisor, HypervisorError, Mig
                                    MigrationJob, MigrationStats)
 from controller.modes import FAST
 from controller.routing import Update, VncConnection
+
+LOG = logging.getLogger("ovct.engine")
 
 
 class Network(Protocol):
@@ -241,6 +244,7 @@ class Ovct:
         self._restored: tuple[int, int] | None = None      # set by restore()
         #: migrations the log shows started and never ended (set by restore())
         self._unfinished: dict[str, E.MigrationStart] = {}
+        self._adopt_waiting = False
 
     # -- a restart ----------------------------------------------------------------------
     def restore(self, records: list[dict]) -> None:
@@ -288,7 +292,16 @@ class Ovct:
         once the destination's place is known: flows follow the VM when the
         job ends; no second migration of it starts meanwhile."""
         if self._to_adopt is None:
-            self._to_adopt = [j for j in self.hv.in_flight() if j.vm not in self.moves]
+            try:
+                jobs = self.hv.in_flight()
+            except HypervisorError as exc:
+                # not every host answers yet (a controller started before
+                # its KVM hosts, a libvirtd restarting): ask again next poll
+                if not self._adopt_waiting:
+                    self._adopt_waiting = True
+                    LOG.warning("migrations in flight unknown, asking again: %s", exc)
+                return
+            self._to_adopt = [j for j in jobs if j.vm not in self.moves]
             for job in self._to_adopt:
                 self._unfinished.pop(job.vm, None)
             if not self._to_adopt:
@@ -300,9 +313,11 @@ class Ovct:
         inventory = {name: (ip, mem) for ip, (name, _h, mem) in self.vms_by_ip().items()}
         for job in list(self._to_adopt):
             dst_loc = self.host_location(job.dst)
-            if job.vm not in inventory or dst_loc is None or self.net.locate(
-                    inventory[job.vm][0]) is None:
-                continue                              # not learnt yet: next poll
+            if job.vm not in inventory or dst_loc is None:
+                continue              # the VM or its destination host not known yet: next poll
+            # (the VM itself need not be learnt: a migrating VM is expected at
+            # its source only, and after the switchover at neither end until
+            # the job ends -- waiting for it would wait for the job)
             ip, mem = inventory[job.vm]
             s = next((s for s in self.sessions.values() if s.vm == job.vm), None)
             m = Move(s.id if s else 0, job.vm, ip, job.src, job.dst, dst_loc,

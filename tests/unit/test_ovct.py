@@ -3,6 +3,7 @@ import pytest
 
 from controller import classes as C
 from controller import flows as F
+from controller.hypervisor import HypervisorError
 from controller.ovct import SessionIdle
 from controller.routing import Packet, VncConnection
 
@@ -512,3 +513,51 @@ def test_a_migration_that_ended_while_no_controller_ran_gets_its_outcome(fails):
     w.restart_controller()               # a second restart logs nothing twice
     w.run()
     assert len(w.event("ovct_migration_failed" if fails else "ovct_migration_done")) == len(ends)
+
+
+def test_a_restart_while_a_host_cannot_be_asked_adopts_later_and_concludes_nothing(monkeypatch):
+    """The restarted controller cannot list every host's migrations yet:
+    it neither adopts a partial answer nor calls the running migration
+    failed because the VM is still at its source; it asks again."""
+    w = World("fast")
+    w.syn()
+    w.clock.t += 2
+    w.run()
+    real = w.hv.in_flight
+    answers = iter([HypervisorError("pm1 (libvirtd restarting)")])
+
+    def flaky():
+        for exc in answers:
+            raise exc
+        return real()
+    monkeypatch.setattr(w.hv, "in_flight", flaky)
+    w.restart_controller()
+    w.run()
+    assert not w.event("ovct_migration_failed") and not w.event("ovct_restored")
+    w.clock.t += 0.5
+    w.run()
+    assert w.event("ovct_restored")[-1]["adopted"] == ["vm1"]
+    w.clock.t += 4
+    w.run()
+    w.ack_barriers()
+    assert [e["to"] for e in w.event("ovct_migration_done")] == ["pm1"]
+    assert not w.event("ovct_migration_failed") and w.path() == [(2, 4)]
+
+
+def test_a_restarted_controller_adopts_a_migration_of_a_vm_it_has_not_learnt():
+    """After a restart the migrating VM sends nothing the router may learn
+    (it is expected at its source, and its RARP at the destination came
+    while no controller ran): the job is adopted at once all the same, and
+    its end puts the flows where the hypervisor says the VM runs."""
+    w = World("fast")
+    w.syn()
+    w.clock.t += 2
+    w.run()
+    w.restart_controller(announce_vms=False)
+    w.run()
+    assert w.event("ovct_restored")[-1]["adopted"] == ["vm1"]
+    w.clock.t += 4.2
+    w.run()
+    w.ack_barriers()
+    assert [e["to"] for e in w.event("ovct_migration_done")] == ["pm1"]
+    assert w.hv.locate("vm1") == "pm1" and w.path() == [(2, 4)]

@@ -56,7 +56,7 @@ class World:
         self.events.append((ev.TYPE, ev.payload()))
         self.records.append({"type": ev.TYPE, "mono": self.clock(), **ev.payload()})
 
-    def restart_controller(self):
+    def restart_controller(self, announce_vms: bool = True):
         """The controller process dies and a new one starts: a new router
         that learns the network again (the switches keep their tables), a new
         engine that reads the old one's event log; the hypervisor runs on."""
@@ -70,7 +70,8 @@ class World:
             self.h.announce(name)
         where = {"pm1": (2, 4), "pm2": (3, 2)}
         for vm, ip, mac in (("vm1", VM1, VM1_MAC), ("vm2", VM2, VM2_MAC)):
-            self.arp(ip, mac, *where[self.hv.locate(vm)])
+            if announce_vms:
+                self.arp(ip, mac, *where[self.hv.locate(vm)])
         self.queue = []
         r = self.h.router
         r.on_vnc = self.queue.append
