@@ -1,7 +1,10 @@
 """The hypervisor interface on real libvirt (libvirt-python); thin.
 
-Live migration is the report's ``virsh migrate --live --persistent``:
-``migrateToURI3`` with LIVE | PEER2PEER | PERSIST_DEST, the source libvirtd
+Live migration is the report's ``virsh migrate --live --persistent``, plus
+``--undefine-source``: ``migrateToURI3`` with LIVE | PEER2PEER |
+PERSIST_DEST | UNDEFINE_SOURCE, so a VM that moved is defined on exactly one
+host (without it the source kept an inactive copy that listings, and a
+later migration back, saw as "the VM is here too"); the source libvirtd
 talking to the destination's over the emulated network and the QEMU
 migration stream sent to the destination's data-network address.  It runs
 in a thread; the caller gets a :class:`MigrationJob` at once.
@@ -32,7 +35,7 @@ from controller.hypervisor import (DomainEvent, DomainInfo, HostCapacity, HostSp
 LOG = logging.getLogger("ovct.libvirt")
 
 MIGRATE_FLAGS = (libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
-                 | libvirt.VIR_MIGRATE_PERSIST_DEST)
+                 | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
 
 
 def _silence(_ctx, _err):
