@@ -37,8 +37,10 @@ class ControllerProcess:
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
 
-    def start(self, config_path: str, timeout: float = 30.0) -> None:
-        self.port = free_tcp_port()
+    def start(self, config_path: str, timeout: float = 30.0, port: int | None = None) -> None:
+        """Start the controller (on ``port``, else a free one) and wait
+        until it listens."""
+        self.port = port or free_tcp_port()
         log = open(self.run.controller_out, "ab")
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
@@ -74,6 +76,13 @@ class ControllerProcess:
         if not self.running():
             raise ControllerError("the controller is not running")
         self.proc.send_signal(sig)
+
+    def crash(self) -> None:
+        """SIGKILL, as a crash would: no last state, no goodbye to the switches."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout``; safe to call twice."""

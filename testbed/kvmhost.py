@@ -102,7 +102,7 @@ class KvmHost(Host):
         self.libvirtd = self.popen(
             ["libvirtd", "--listen", "--config", "/etc/libvirt/libvirtd.conf",
              "--pid-file", "/run/libvirt/libvirtd.pid"],
-            stdout=out, stderr=subprocess.STDOUT)
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         out.close()
 
     def libvirtd_alive(self) -> bool:
@@ -146,6 +146,14 @@ class KvmHost(Host):
                 except psutil.Error:
                     pass
         return problems
+
+    def kill_libvirtd(self) -> None:
+        """SIGKILL libvirtd, as a crash would (its guests keep running; a
+        restarted libvirtd takes them over, or ends an incoming one)."""
+        self.note_qemu_pids()
+        if self.libvirtd is not None and self.libvirtd.poll() is None:
+            self.libvirtd.kill()
+            self.libvirtd.wait(10)
 
     def leftovers(self) -> list[str]:
         out = []

@@ -43,7 +43,7 @@ from testbed.fleet import KvmFleet
 from testbed.network import EmulatedNetwork
 from testbed.probes import BackgroundPing, Probes
 from testbed.topology import Topology
-from testbed.wait import WaitTimeout
+from testbed.wait import WaitTimeout, wait_until
 
 LOG = logging.getLogger("ovct.testbed")
 
@@ -235,6 +235,38 @@ class Testbed:
     def polls(self) -> dict[int, int]:
         return self.client.polls()
 
+    # -- faults (the fault-injection suite and the soak experiment) ------------------
+    def restart_controller(self, crash: bool = True) -> float:
+        """Kill the controller (SIGKILL when ``crash``, else a clean stop)
+        and start it again on the same port with the same run directory and
+        policy; wait until the new process has every switch back and every
+        link rediscovered.  Returns how long that took (s)."""
+        port = self.controller_proc.port
+        if crash:
+            self.controller_proc.crash()
+        else:
+            self.controller_proc.stop()
+        t0 = time.monotonic()
+        self.controller_proc.start(self.rundir.controller_config, port=port)
+        pid = self.controller_proc.pid
+        wait_until(lambda: self.client.state().get("pid") == pid, self.timeout,
+                   "the restarted controller to write its state")
+        self.network.wait_ready()
+        return time.monotonic() - t0
+
+    def disconnect_switch(self, name: str) -> None:
+        self.network.disconnect_switch(name)
+
+    def reconnect_switch(self, name: str) -> None:
+        self.network.reconnect_switch(name)
+
+    def set_link(self, a: str, b: str, up: bool) -> None:
+        self.network.set_link(a, b, up)
+
+    def flow_dumps(self) -> dict[str, str]:
+        """Every switch's flow tables as ``ovs-ofctl`` prints them."""
+        return {s.name: ovs.dump_flows(s.name) for s in self.topology.switches}
+
     def set_ovct(self, on: bool, timeout: float = 10.0) -> dict:
         """Switch OVCT on or off in the running controller and wait until it
         has logged the switch; returns that event."""
@@ -254,6 +286,11 @@ class Testbed:
 
     def ping_pairs(self, pairs, count: int = 10, interval: float = 0.2, wait: float = 1.0):
         return self.probes.ping_pairs(pairs, count, interval, wait)
+
+    def start_session(self, client: str, vm: str, log: str, port: int = 5900,
+                      duration_s: float = 60.0, input_rate_hz: float = 2.0):
+        return self.probes.start_session(client, vm, self.python, log, port, duration_s,
+                                         input_rate_hz)
 
     def start_ping(self, src: str, dst: str, interval: float = 0.01,
                    log: str | None = None) -> BackgroundPing:

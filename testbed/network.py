@@ -89,6 +89,9 @@ class EmulatedNetwork:
         self.intfs = [i.name for n in (*self.net.hosts, *self.net.switches)
                       for i in n.intfList() if i.name != "lo"]
         self.net.start()
+        self.controller_port = controller_port
+        for s in self.net.switches:     # a restarted controller is back in <= 1 s
+            ovs.limit_backoff(s.name)
         for h in self.net.hosts:
             intf = h.defaultIntf().name
             must(h, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
@@ -169,6 +172,18 @@ class EmulatedNetwork:
                    describe=lambda: f"missing {missing()}")
 
     # -- nodes ---------------------------------------------------------------------
+    # -- faults ---------------------------------------------------------------------
+    def disconnect_switch(self, name: str) -> None:
+        """Cut ``name``'s connection to the controller (it keeps its flows)."""
+        ovs.disconnect_controller(name)
+
+    def reconnect_switch(self, name: str) -> None:
+        ovs.connect_controller(name, f"tcp:127.0.0.1:{self.controller_port}")
+
+    def set_link(self, a: str, b: str, up: bool) -> None:
+        """Take the link between nodes ``a`` and ``b`` down or up (both ends)."""
+        self.net.configLinkStatus(a, b, "up" if up else "down")
+
     def host(self, name: str):
         return self.net[name]
 

@@ -67,3 +67,38 @@ def dump_flows(bridge: str) -> str:
 def list_bridges() -> list[str]:
     res = _run(["ovs-vsctl", "--timeout=5", "list-br"])
     return res.stdout.split() if res.returncode == 0 else []
+
+
+#: how long a switch waits at most between attempts to reach a controller
+#: that went away (OVS's default is 8 s): a restarted controller gets its
+#: switches back within a second
+RECONNECT_MAX_BACKOFF_MS = 1000
+
+
+def connect_controller(bridge: str, target: str,
+                       max_backoff_ms: int = RECONNECT_MAX_BACKOFF_MS) -> None:
+    """Point ``bridge`` at one controller ``target`` (``tcp:127.0.0.1:N``),
+    replacing any it had, retrying at most every ``max_backoff_ms``."""
+    res = _run(["ovs-vsctl", "--timeout=10", "--", "--id=@c", "create", "Controller",
+                f"target=\"{target}\"", f"max_backoff={int(max_backoff_ms)}", "--",
+                "set", "Bridge", bridge, "controller=@c"])
+    if res.returncode != 0:
+        raise OvsError(f"ovs-vsctl: could not set {bridge}'s controller: {res.stderr.strip()}")
+
+
+def disconnect_controller(bridge: str) -> None:
+    """Drop ``bridge``'s controller connection (its flows stay: fail-mode secure)."""
+    res = _run(["ovs-vsctl", "--timeout=10", "del-controller", bridge])
+    if res.returncode != 0:
+        raise OvsError(f"ovs-vsctl del-controller {bridge}: {res.stderr.strip()}")
+
+
+def limit_backoff(bridge: str, max_backoff_ms: int = RECONNECT_MAX_BACKOFF_MS) -> None:
+    """Set ``max_backoff`` on the controller records ``bridge`` has."""
+    res = _run(["ovs-vsctl", "--timeout=10", "get", "Bridge", bridge, "controller"])
+    uuids = res.stdout.strip().strip("[]").replace(",", " ").split()
+    for uuid in uuids:
+        res = _run(["ovs-vsctl", "--timeout=10", "set", "Controller", uuid,
+                    f"max_backoff={int(max_backoff_ms)}"])
+        if res.returncode != 0:
+            raise OvsError(f"ovs-vsctl: {bridge}'s controller max_backoff: {res.stderr.strip()}")

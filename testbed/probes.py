@@ -15,7 +15,7 @@ import signal
 import subprocess
 from typing import Callable
 
-from controller.rundir import RunDir
+from controller.rundir import ROOT, RunDir
 from testbed import ping as pingmod
 from testbed.topology import Topology
 from testbed.wait import wait_until
@@ -65,7 +65,8 @@ class Probes:
         try:
             for src, dst in pairs:
                 procs.append(((src, dst), self.host(src).popen(
-                    pingmod.command(self.ip(dst), count, interval, wait), text=True)))
+                    pingmod.command(self.ip(dst), count, interval, wait), text=True,
+                    stdin=subprocess.DEVNULL)))
             res = {}
             for (src, dst), proc in procs:
                 out, err = proc.communicate(timeout=timeout)
@@ -83,14 +84,27 @@ class Probes:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as out:
             proc = self.host(src).popen(pingmod.command(self.ip(dst), None, interval),
-                                        stdout=out, stderr=subprocess.STDOUT)
+                                        stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.STDOUT)
         return BackgroundPing(proc, src, dst, path)
+
+    def start_session(self, client: str, vm: str, python: str, log: str, port: int = 5900,
+                      duration_s: float = 60.0, input_rate_hz: float = 2.0):
+        """A real thin client (:mod:`testbed.thinclient`) in ``client``'s
+        namespace, viewing ``vm``'s desktop for ``duration_s`` and logging a
+        line per screen update to ``log``; returns its process."""
+        env = dict(os.environ, PYTHONPATH=ROOT)
+        return self.host(client).popen(
+            [python, "-m", "testbed.thinclient", self.ip(vm), "--port", str(port),
+             "--duration", str(duration_s), "--input-rate", str(input_rate_hz), "--log", log],
+            env=env, stdin=subprocess.DEVNULL)
 
     def iperf(self, client: str, server: str, seconds: float = 3.0, port: int = 5201) -> dict:
         """TCP throughput from ``client`` to ``server`` with iperf3 (server
         in ``server``'s namespace for one test); returns iperf3's JSON
         summary with ``mbit_s`` (received) added."""
-        srv = self.host(server).popen(["iperf3", "-s", "-1", "-p", str(port)])
+        srv = self.host(server).popen(["iperf3", "-s", "-1", "-p", str(port)],
+                                      stdin=subprocess.DEVNULL)
         try:
             wait_until(lambda: f":{port}" in self.host(server).pexec(
                 ["ss", "-Hltn", f"sport = :{port}"])[0], 15, f"iperf3 to listen on {server}")

@@ -163,14 +163,11 @@ class ScenarioRun:
         return any(r.proc.poll() is None for r in self.running)
 
     def start_due_sessions(self, now: float) -> None:
-        env = dict(os.environ, PYTHONPATH=ROOT)
         while self.pending and self.pending[0][1].start_s <= now:
             i, s = self.pending.pop(0)
             path = self.run.thinclient_log(s.client, s.vm, i)
-            proc = self.tb.host(s.client).popen(
-                [self.tb.python, "-m", "testbed.thinclient", self.tb.ip(s.vm),
-                 "--port", str(s.port), "--duration", str(s.duration_s),
-                 "--input-rate", str(s.input_rate_hz), "--log", path], env=env)
+            proc = self.tb.start_session(s.client, s.vm, path, s.port, s.duration_s,
+                                         s.input_rate_hz)
             self.running.append(Running(i, s, path, proc))
             self.log(f"  t={now:5.1f} s  session {i}: {s.client} -> {s.vm}:{s.port} "
                      f"for {s.duration_s:g} s")

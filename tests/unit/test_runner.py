@@ -5,6 +5,7 @@ import json
 
 from controller import events as E
 from testbed import scenario
+from testbed.probes import Probes
 from testbed.runner import ScenarioRun, steady_at, update_gaps
 
 
@@ -53,6 +54,11 @@ class FakeTestbed:
 
     def ip(self, name):
         return {"vm1": "10.0.0.101", "vm2": "10.0.0.102"}[name]
+
+    def start_session(self, client, vm, log, port=5900, duration_s=60.0, input_rate_hz=2.0):
+        # the real command line, run by the fake host
+        return Probes.start_session(self, client, vm, self.python, log, port, duration_s,
+                                    input_rate_hz)
 
     def set_ovct(self, on):
         self.switched.append(on)
