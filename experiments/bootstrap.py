@@ -35,6 +35,8 @@ def ensure_venv(script: str) -> None:
     if in_venv():
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(sig, _interrupt)
+        # progress lines reach a pipe or `tee` as they are printed
+        sys.stdout.reconfigure(line_buffering=True)
         return
     py = os.path.join(VENV, "bin", "python")
     if os.geteuid() == 0:

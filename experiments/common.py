@@ -225,11 +225,15 @@ def paper_eval_scenario(window: float):
 
 
 def save_figure(fig, out: str, name: str) -> list[str]:
-    """Write a matplotlib figure as PNG and SVG and close it."""
+    """Write a matplotlib figure as PNG and SVG and close it -- byte for
+    byte the same files from the same data (no date, fixed SVG ids), so
+    ``--plot-only`` on a committed folder changes nothing."""
     paths = []
-    for ext in ("png", "svg"):
-        paths.append(os.path.join(out, f"{name}.{ext}"))
-        fig.savefig(paths[-1], dpi=120)
+    with plt.rc_context({"svg.hashsalt": "ovct"}):
+        for ext in ("png", "svg"):
+            paths.append(os.path.join(out, f"{name}.{ext}"))
+            fig.savefig(paths[-1], dpi=120,
+                        metadata={"Date": None} if ext == "svg" else None)
     plt.close(fig)
     return paths
 

@@ -24,6 +24,9 @@ DEB_PACKAGES=(
   openvswitch-switch mininet
   iproute2 iputils-ping iputils-arping iperf3 ethtool tcpdump procps
   util-linux python3 python3-venv python3-pip
+  # the README's commands as written: `sudo ...`, absent on a root-only
+  # machine, and `python`, since Debian ships only `python3`
+  sudo python-is-python3
   # `mn --custom testbed/mn_topos.py` runs Debian's mn with the system
   # Python: the topology module needs networkx there too
   python3-networkx

@@ -26,9 +26,13 @@ from controller.hypervisor import HostSpec, MigrationError
 from controller.modes import UPDATE_MODES
 from controller.rundir import ROOT, RunDir, default_run
 from testbed import accel, guest_image, preflight, scenario
-from testbed.net import Testbed
+from testbed.controller_proc import ControllerError
+from testbed.fleet import FleetError
+from testbed.net import Testbed, TestbedError
+from testbed.network import NetworkError
 from testbed.runner import run_scenario
 from testbed.topology import CLIENT, KINDS, KVM_HOST, TopologyError, build
+from testbed.wait import WaitTimeout
 
 
 def _topology_args(p: argparse.ArgumentParser) -> None:
@@ -240,17 +244,26 @@ def cmd_up(args) -> int:
         try:
             if args.cli:
                 from mininet.cli import CLI   # Debian's Mininet: only in the venv
+                from mininet.log import setLogLevel
+                setLogLevel("output")         # the CLI prints what commands say
                 CLI(tb.net)
             else:
                 print("in another shell: ovct where | ovct migrate vm1 pm1;  Ctrl-C to stop")
                 signal.pause()
+        except KeyboardInterrupt:
+            pass        # Ctrl-C or SIGTERM is how `up` is meant to end
         finally:
             if os.path.islink(CURRENT) and os.readlink(CURRENT) == tb.run_dir:
                 os.unlink(CURRENT)
+    print("stopped; everything started was stopped")
     return 0
 
 
 def main(argv=None) -> int:
+    # every status line reaches a pipe or `tee` as it is printed, not when
+    # a long-running `ovct up` ends
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
     p = argparse.ArgumentParser(prog="ovct", description="OVCT testbed")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("preflight", help="list missing dependencies").set_defaults(fn=cmd_preflight)
@@ -292,9 +305,13 @@ def main(argv=None) -> int:
     except TopologyError as exc:
         print(f"ovct: bad topology: {exc}", file=sys.stderr)
         return 2
-    except preflight.PreflightError as exc:
+    except (preflight.PreflightError, TestbedError) as exc:
         print(f"ovct: {exc}", file=sys.stderr)
         return 2
+    except (ControllerError, FleetError, NetworkError, WaitTimeout) as exc:
+        # the testbed has stopped what it started; its logs stay in the run dir
+        print(f"ovct: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted; everything started was stopped", file=sys.stderr)
         return 130
