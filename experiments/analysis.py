@@ -282,6 +282,25 @@ def ping_sends(res: pingmod.PingResult, interval: float) -> list[tuple[int, floa
     return out
 
 
+def probe_in_windows(res: pingmod.PingResult, windows: list[tuple[float, float]],
+                     interval: float) -> list[dict]:
+    """For each wall-clock window [a, b): pings sent in it, how many were
+    lost, and the longest silence covering it -- from the last reply before
+    ``a``, through every reply inside, to the first reply at or after ``b``
+    (so a window with no reply at all still gets its whole silence)."""
+    sends = ping_sends(res, interval)
+    replies = sorted(res.times)
+    out = []
+    for a, b in windows:
+        inside = [r for _s, t, r in sends if a <= t < b]
+        edge = [t for t in replies if t < a][-1:] + [t for t in replies if a <= t < b] + \
+            [t for t in replies if t >= b][:1]
+        gap = max((y - x for x, y in zip(edge, edge[1:])), default=None)
+        out.append({"pings_sent": len(inside), "pings_lost": sum(r is None for r in inside),
+                    "max_gap_ms": None if gap is None else round(gap * 1000, 1)})
+    return out
+
+
 def collateral_rows(trial_dirs: list[str]) -> pd.DataFrame:
     """Collateral damage per migration phase (:func:`phase_windows`), from
     a phase trial: the 10 ms probe's pings sent, lost and their RTT, and the

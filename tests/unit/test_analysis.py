@@ -221,3 +221,19 @@ def test_permutation_p_and_diff_ci():
     assert A.permutation_p(same, same) > 0.5
     d, lo, hi = A.diff_ci([1.0] * 50 + [2.0] * 50, [3.0] * 100)
     assert d == 1.5 and lo <= d <= hi
+
+
+def test_probe_in_windows_counts_sends_losses_and_the_silence_around_each_window():
+    from testbed import ping as pingmod
+    # replies every 10 ms from t=100.00, seq 1..; seqs 21-40 lost (0.2 s hole)
+    seqs = [s for s in range(1, 101) if not 21 <= s <= 40]
+    res = pingmod.PingResult("tcl1", "vm1", transmitted=100, received=len(seqs),
+                             rtts_ms=[1.0] * len(seqs), seqs=seqs,
+                             times=[100.0 + (s - 1) * 0.01 + 0.001 for s in seqs])
+    hole, quiet, empty = A.probe_in_windows(res, [(100.15, 100.5), (100.6, 100.7),
+                                                  (100.25, 100.3)], 0.01)
+    assert hole["pings_lost"] == 20 and hole["pings_sent"] == 35
+    assert hole["max_gap_ms"] == 210.0            # seq 20's reply to seq 41's
+    assert quiet == {"pings_sent": 10, "pings_lost": 0, "max_gap_ms": 10.0}
+    # no reply inside at all: the silence is still the whole hole
+    assert empty["pings_lost"] == 5 and empty["max_gap_ms"] == 210.0
