@@ -153,6 +153,9 @@ class Scenario(_Strict):
             seen.add(v.name)
             if hosts.get(v.host) is None or hosts[v.host].role != T.KVM_HOST:
                 raise ValueError(f"vms.{i}.host: {v.host!r} is not a KVM host")
+        # before the sessions one by one: else each names its VM as unknown
+        if self.sessions and not topo.vms:
+            raise ValueError("sessions: the topology has no VMs")
         for i, s in enumerate(self.sessions):
             if hosts.get(s.client) is None or hosts[s.client].role != T.CLIENT:
                 raise ValueError(f"sessions.{i}.client: {s.client!r} is not a thin client")
@@ -171,8 +174,6 @@ class Scenario(_Strict):
             if not any(lo <= s.port <= hi for lo, hi in ranges):
                 raise ValueError(f"sessions.{i}.port: {s.port} is outside ovct.vnc_ports "
                                  f"{[list(r) for r in ranges]} (OVCT would never see it)")
-        if self.sessions and not topo.vms:
-            raise ValueError("sessions: the topology has no VMs")
         if self.ovct_on_at_s is not None:
             if not self.ovct.enabled:
                 raise ValueError("ovct_on_at_s: set, but ovct.enabled is false")
