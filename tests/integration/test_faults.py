@@ -24,6 +24,7 @@ the migration ended and once settled.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -32,10 +33,10 @@ import time
 import pytest
 
 from controller import events as E
+from experiments.common import metadata
 from testbed import ROOT, flowcheck, scenario
 from testbed.topology import paper_topology
-from testbed.wait import wait_until
-
+from testbed.wait import WaitTimeout, wait_until
 from tests.integration.conftest import ARTIFACTS, finish, start
 
 VM, CLIENT, SRC, DST = "vm1", "tcl1", "pm2", "pm1"
@@ -119,7 +120,7 @@ CASES = {
 }
 
 
-def _record(row: dict) -> None:
+def _record(row: dict, accel: str) -> None:
     new = not os.path.exists(TABLE)
     os.makedirs(os.path.dirname(TABLE), exist_ok=True)
     with open(TABLE, "a", newline="") as fh:
@@ -128,6 +129,11 @@ def _record(row: dict) -> None:
             w.writeheader()
         w.writerow(row)
     print(row)
+    if new:     # what the table was measured with (versions, KVM or TCG, commit)
+        with open(os.path.join(os.path.dirname(TABLE), "faults-metadata.json"), "w") as fh:
+            json.dump(metadata({"command": "python -m pytest tests/integration/test_faults.py",
+                                "fault_s": FAULT_S}, {"accel": accel}),
+                      fh, indent=1, sort_keys=True)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -176,7 +182,7 @@ def test_fault_during_migration_ends_with_vm_in_one_place(case, attach):
         try:
             wait_until(updated_after_heal, 30, "screen updates after the fault",
                        interval=0.5)
-        except Exception:
+        except WaitTimeout:
             assert "RFB" in tb.rfb_greeting(VM, from_host=CLIENT)
             vnc = "reconnected"
         res = probe.stop()
@@ -191,7 +197,7 @@ def test_fault_during_migration_ends_with_vm_in_one_place(case, attach):
                  "stale_flow_problems_at_end": len(at_end),
                  "settled_after_fault_s": round(t_settled - t_fault, 2),
                  "healed_after_s": round(t_healed - t_fault, 2),
-                 "refused_spoofs": len(spoofed)})
+                 "refused_spoofs": len(spoofed)}, tb.accel)
         # the event log tells the truth: "done" exactly when vm1 ended at the destination
         assert (end["type"] == "ovct_migration_done") == (settled["hosts"] == [DST]), end
         if case == "controller_killed":
