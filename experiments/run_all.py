@@ -22,6 +22,7 @@ import argparse
 import glob
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -33,6 +34,7 @@ if __name__ == "__main__":
 
 import pandas as pd  # noqa: E402
 
+from controller.modes import FAST, PAPER, UPDATE_MODES  # noqa: E402
 from controller.rundir import RunDir  # noqa: E402
 from experiments import analysis as A  # noqa: E402
 from experiments import common, fig27_rtt, fig29_relayed, fig31_phases  # noqa: E402
@@ -81,7 +83,7 @@ def _phase_section(out: str) -> list[str]:
     ph = pd.read_csv(os.path.join(out, "phases.csv"))
     st = A.phase_stats(ph)["median"]
     split = ("setup", "precopy", "stop_and_copy", "resume_to_switch")
-    if any((m, q) in st for m in ("fast", "paper") for q in split):
+    if any((m, q) in st for m in UPDATE_MODES for q in split):
         lines += ["", "## A migration, phase by phase (median s)", "",
                   "| mode | migrate call → destination QEMU up | pre-copy | stop-and-copy "
                   "(VM paused) | VM resumed → flows switched | network gap (10 ms ping) |",
@@ -143,22 +145,22 @@ def summary_md(out: str, meta: dict) -> str:
         ("relayed packets, reduction at 10 h (%) — PROJECTION",
          f29["projected_reduction_10h_pct"], R.REDUCTION_10H_PCT),
         ("break-even (h) — PROJECTION", f29["projected_breakeven_h"], R.BREAKEVEN_H),
-        ("detection → placement decided (s), fast", phase("fast", "detect_to_decision"),
+        ("detection → placement decided (s), fast", phase(FAST, "detect_to_decision"),
          R.DECISION_S),
-        ("live migration (s), fast", phase("fast", "migration"), R.MIGRATION_S),
-        ("QEMU downtime (s), fast", phase("fast", "qemu_downtime"), R.DOWNTIME_S),
-        ("network-observed gap, ping every 10 ms (s), fast", phase("fast", "ping_gap"),
+        ("live migration (s), fast", phase(FAST, "migration"), R.MIGRATION_S),
+        ("QEMU downtime (s), fast", phase(FAST, "qemu_downtime"), R.DOWNTIME_S),
+        ("network-observed gap, ping every 10 ms (s), fast", phase(FAST, "ping_gap"),
          R.DOWNTIME_S),
-        ("network-observed gap (s), paper mode", phase("paper", "ping_gap"), R.DOWNTIME_S),
-        ("largest gap between VNC screen updates (s), fast", phase("fast", "vnc_update_gap"), None),
+        ("network-observed gap (s), paper mode", phase(PAPER, "ping_gap"), R.DOWNTIME_S),
+        ("largest gap between VNC screen updates (s), fast", phase(FAST, "vnc_update_gap"), None),
         ("largest gap between VNC screen updates (s), paper mode",
-         phase("paper", "vnc_update_gap"), None),
+         phase(PAPER, "vnc_update_gap"), None),
     ]
     lines = [f"# OVCT reproduction — {os.path.basename(out)}", "",
              f"Run {meta['date']} on git {str(meta.get('git_commit'))[:10]}"
              f"{' (dirty)' if meta.get('git_dirty') else ''}; guests under "
              f"**{', '.join(meta.get('accel', []))}**; kernel {meta['kernel']}; "
-             f"{meta['ovs']}; os-ken {meta['os_ken']}; options {meta['options']}.", "",
+             f"{meta['ovs']}; os-ken {meta['os_ken']}; options {dict(sorted(meta['options'].items()))}.", "",
              "| quantity | this testbed (median) | 2014 report | ratio |", "|---|---|---|---|"]
     for name, ours, theirs in rows:
         ratio = (f"{ours / theirs:.2g}" if ours is not None and theirs not in (None, 0)
@@ -213,6 +215,10 @@ def summary_md(out: str, meta: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_args(p)
+    p.add_argument("--also", nargs="+", default=[], choices=sorted(ALSO), metavar="EXPERIMENT",
+                   help="after the report's figures, also run these experiments, each into "
+                        "<out>/<name>/: " + "; ".join(f"{n} ({w})" for n, (_s, w, _p)
+                                                       in sorted(ALSO.items())))
     args = p.parse_args(argv)
     prof = common.profile(args)
     out = common.new_run_dir(args.out)
@@ -237,19 +243,48 @@ def main(argv=None) -> int:
                     for d in glob.glob(os.path.join(out, "raw", "*")) if common.trial_done(d)})
     meta_path = os.path.join(out, "metadata.json")
     if args.plot_only and os.path.exists(meta_path):
-        # the run's own metadata stays; say when and with what it was re-analysed
+        # the run's own metadata stays as it was: re-analysing a committed
+        # folder must reproduce it byte for byte (tests/integration/test_readme.py)
         meta = json.load(open(meta_path))
-        meta["reanalysed"] = {k: v for k, v in common.metadata(vars(args)).items()
-                              if k in ("date", "git_commit", "git_dirty", "options")}
     else:
-        meta = common.metadata(vars(args), {"accel": accel, "profile": prof,
-                                            "wall_time_s": round(time.monotonic() - t0)})
-    common.write_json(meta_path, meta)
+        meta = common.metadata({k: v for k, v in vars(args).items() if k != "also"},
+                               {"accel": accel, "profile": prof,
+                                "wall_time_s": round(time.monotonic() - t0)})
+        common.write_json(meta_path, meta)
     text = summary_md(out, meta)
     with open(os.path.join(out, "summary.md"), "w") as fh:
         fh.write(text)
     print("\n" + text)
     print(f"done in {time.monotonic() - t0:.0f} s; results in {out}")
+    return run_also(args.also, out, args.plot_only)
+
+
+# Experiments beyond the report's figures: their own scripts with their own
+# committed results; ``--also`` runs them after the main profile, each into
+# <out>/<name>/ (python experiments/<script>.py --help for their options).
+ALSO = {   # name: (script, what it does, whether it has --plot-only)
+    "sweep-bandwidth": ("sweep_bandwidth.py", "OVCT migrations under bandwidth caps, live", True),
+    "soak": ("soak.py", "100 hand migrations back and forth under VNC, live", True),
+    "bench-migration": ("bench_migration.py", "5 live migrations: boot and migration times",
+                        False),
+    "policy-sim": ("policy_sim.py", "decision policies at 100 sites on the OVCT engine, "
+                   "simulated clock", False),
+}
+
+
+def run_also(names: list[str], out: str, plot_only: bool) -> int:
+    for k, name in enumerate(names, 1):
+        script, what, replots = ALSO[name]
+        if plot_only and not replots:
+            print(f"\n=== also {name}: has no --plot-only, skipped")
+            continue
+        cmd = [sys.executable, os.path.join(common.ROOT, "experiments", script),
+               "--out", os.path.join(out, name)] + (["--plot-only"] if plot_only else [])
+        print(f"\n=== also [{k}/{len(names)}] {name}: {what}\n$ {' '.join(cmd)}", flush=True)
+        rc = subprocess.call(cmd)
+        if rc:
+            print(f"{name} failed (exit {rc})")
+            return rc
     return 0
 
 
