@@ -41,6 +41,7 @@ from controller.fake_hypervisor import FakeHypervisor, MigrationProfile
 from controller.hypervisor import HostSpec
 from controller.ovct import Ovct
 from controller.routing import Update, VncConnection
+from controller.rundir import RunDir
 from testbed import topology as T
 
 MIB = 1 << 20
@@ -74,7 +75,7 @@ def calibrate(folder: str) -> Calibration:
     experiment (``migrations.csv``, ``relayed.csv``; ``projection.csv``
     for the number of sessions; raw trials' events for libvirt's
     bandwidth): medians over trials."""
-    import pandas as pd
+    import pandas as pd     # here: the simulation itself runs without pandas
     mig = pd.read_csv(os.path.join(folder, "migrations.csv"))
     rel = pd.read_csv(os.path.join(folder, "relayed.csv"))
     sessions = 2
@@ -109,7 +110,7 @@ def calibrate(folder: str) -> Calibration:
     else:
         found = [r["memory_bps"] for d in sorted(os.listdir(os.path.join(folder, "raw")))
                  if d.startswith("trial-")
-                 for r in E.read(os.path.join(folder, "raw", d, "events.jsonl"))
+                 for r in E.read(RunDir(os.path.join(folder, "raw", d)).events)
                  if r.get("type") == E.OVCT_MIGRATION_DONE and r.get("memory_bps")] \
             if os.path.isdir(os.path.join(folder, "raw")) else []
         if found:

@@ -60,7 +60,7 @@ def _start_stream(tb, run: RunDir, name: str, n: int):
 
 
 def run_soak(out: str, migrations: int, vm_memory: int, log=print) -> dict:
-    from testbed.net import Testbed
+    from testbed.net import Testbed     # here, not on top: --plot-only needs no Mininet
 
     raw = RunDir(os.path.join(out, "raw"))
     raw.ensure(raw.thinclients, raw.pings)
@@ -139,7 +139,7 @@ def gap_rows(out: str) -> pd.DataFrame:
 
 
 def analyse(out: str) -> dict:
-    import matplotlib
+    import matplotlib                   # here: the backend must be chosen before pyplot loads
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

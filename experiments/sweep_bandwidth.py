@@ -31,6 +31,7 @@ if __name__ == "__main__":
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from controller.modes import FAST  # noqa: E402
 from experiments import analysis as A  # noqa: E402
 from experiments import common  # noqa: E402
 from testbed import scenario  # noqa: E402
@@ -48,12 +49,12 @@ def sweep_trials(out: str, prof: dict, args, log=print) -> list[str]:
         mbit = int(name[2:].split("-")[0])
         data = scn.model_dump(mode="json")
         data["ovct"]["migration_bandwidth_mbit"] = mbit
-        summary = run_scenario(scenario.parse(data, name), path, mode="fast",
+        summary = run_scenario(scenario.parse(data, name), path, mode=FAST,
                                on_start=lambda tb: {"iperf_pm2_pm1_mbit": round(
                                    tb.iperf("pm2", "pm1", seconds=3)["mbit_s"], 1)},
                                log=lambda m: None)
         return {"condition": "bandwidth", "trial": name, "bandwidth_mbit": mbit,
-                "mode": "fast", "accel": summary["accel"]}
+                "mode": FAST, "accel": summary["accel"]}
     # interleaved (bw0-1, bw400-1, ..., bw0-2, ...): drift spreads over every cap
     names = [f"bw{b}-{n}" for n in range(1, runs + 1) for b in bandwidths]
     return common.ensure_trials(out, names, run_one, log)
