@@ -7,4 +7,5 @@ cd "$(dirname "$0")"
 bash scripts/setup.sh
 # As root the integration tests must run, never skip silently.
 if [ "$(id -u)" -eq 0 ]; then export OVCT_REQUIRE_INTEGRATION=1; fi
-exec .venv/bin/python -m pytest tests "$@"
+# --cov: line and branch coverage of the pure core ([coverage:run] in setup.cfg)
+exec .venv/bin/python -m pytest tests --cov --cov-report=term "$@"
