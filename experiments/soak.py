@@ -153,7 +153,7 @@ def analyse(out: str) -> dict:
         "vms_lost": int((~mig.settled).sum()),
         "tcp_breaks": int(len(brk)),
         "migrations_with_problems_at_job_end": int((mig.problems_at_job_end > 0).sum()),
-        "stale_flows_after_settling": int((mig.problems_left.fillna("") != "").sum()),
+        "stale_flows_after_settling": int((mig.problems_left.astype("string").fillna("") != "").sum()),
         "settle_after_job_s_median": round(float(mig.settle_after_job_s.median()), 3),
         "settle_after_job_s_max": round(float(mig.settle_after_job_s.max()), 3),
         "libvirt_elapsed_ms_median": float(mig.elapsed_ms.median()),
