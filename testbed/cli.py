@@ -230,6 +230,14 @@ def cmd_check(args) -> int:
     return 0 if ok else 1
 
 
+class Terminated(BaseException):
+    """SIGTERM while Mininet's CLI runs (it catches KeyboardInterrupt)."""
+
+
+def _terminated(_signum, _frame):
+    raise Terminated
+
+
 def cmd_up(args) -> int:
     with _testbed(args) as tb:
         print(f"network '{tb.topology.name}' up; controller 127.0.0.1:"
@@ -246,11 +254,14 @@ def cmd_up(args) -> int:
                 from mininet.cli import CLI   # Debian's Mininet: only in the venv
                 from mininet.log import setLogLevel
                 setLogLevel("output")         # the CLI prints what commands say
+                # Ctrl-C stays Mininet's (it interrupts the command running);
+                # SIGTERM must end `up`, but the CLI swallows KeyboardInterrupt
+                signal.signal(signal.SIGTERM, _terminated)
                 CLI(tb.net)
             else:
                 print("in another shell: ovct where | ovct migrate vm1 pm1;  Ctrl-C to stop")
                 signal.pause()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated):
             pass        # Ctrl-C or SIGTERM is how `up` is meant to end
         finally:
             if os.path.islink(CURRENT) and os.readlink(CURRENT) == tb.run_dir:

@@ -78,6 +78,11 @@ class KvmHost(Host):
         # bridge: full checksums, as for every host interface
         self._must("ethtool", "-K", bridge, "tx", "off")
         self.bridge = bridge
+        # Mininet re-reads a node's address off its default interface (its
+        # CLI puts it in place of the node's name: `tcl1 ping pm2`); the
+        # address now lives on the bridge
+        address = ip_cidr.split("/")[0]
+        self.defaultIntf().updateIP = lambda: address
 
     def announce_interface(self) -> str:
         return getattr(self, "bridge", None) or self.defaultIntf().name

@@ -56,26 +56,34 @@ class Background:
     """A README command that keeps running: its output collected by a
     thread, waited on for a line, stopped with a signal to its PID."""
 
-    def __init__(self, cmd: str, test: str):
+    def __init__(self, cmd: str, test: str, stdin: bool = False):
         assert R.COMMANDS.get(cmd) == ("run", test), cmd
         self.cmd, self.test = cmd, test
         self.proc = subprocess.Popen(["bash", "-c", "exec " + _bash_line(cmd)], cwd=ROOT,
                                      text=True, stdout=subprocess.PIPE,
+                                     stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.out: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self):
-        for line in self.proc.stdout:
-            self.out.append(line)
+        # chunks, not lines: a prompt ("mininet> ") ends without a newline
+        fd = self.proc.stdout.fileno()
+        while chunk := os.read(fd, 4096):
+            self.out.append(chunk.decode(errors="replace"))
 
     def text(self) -> str:
         return "".join(self.out)
 
-    def wait_for(self, needle: str, deadline_s: float) -> None:
+    def type_line(self, line: str) -> None:
+        """What a user types at the prompt."""
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def wait_for(self, needle: str, deadline_s: float, times: int = 1) -> None:
         end = time.monotonic() + deadline_s
-        while needle not in self.text():
+        while self.text().count(needle) < times:
             if self.proc.poll() is not None:
                 self._reader.join(5)
                 pytest.fail(f"{self.cmd!r} exited {self.proc.returncode} before printing "
@@ -84,6 +92,17 @@ class Background:
                 pytest.fail(f"{self.cmd!r} did not print {needle!r} within {deadline_s} s:\n"
                             f"{self.text()[-3000:]}")
             time.sleep(0.2)
+
+    def wait_exit(self, deadline_s: float) -> int:
+        """It ends by itself (e.g. `exit` typed at a prompt)."""
+        try:
+            rc = self.proc.wait(deadline_s)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{self.cmd!r} did not exit within {deadline_s} s:\n"
+                        f"{self.text()[-3000:]}")
+        self._reader.join(5)
+        _log(self.test, f"$ {self.cmd}\n{self.text()}[exit {rc}]\n\n")
+        return rc
 
     def stop(self, sig: int, deadline_s: float) -> int:
         if self.proc.poll() is None:
@@ -151,10 +170,33 @@ def test_up_bw_interrupted(clean_machine):
 
 
 def test_up_cli_scripted(clean_machine):
-    p = run("sudo .venv/bin/ovct up --cli", "test_up_cli_scripted", 600,
-            stdin="tcl1 ping -c 3 pm2\nnodes\nexit\n")
-    assert " 0% packet loss" in p.stdout
-    assert "tcl1" in p.stdout.split("nodes", 1)[-1]
+    """Mininet's CLI driven as a user drives it: each line typed once the
+    prompt is shown (typed ahead, input can be lost: sudo runs the command
+    on a pty of its own, and the CLI resets that terminal -- 'stty sane' --
+    before its first prompt; CI lost the first character that way). `exit`
+    ends it; so does SIGTERM at the prompt (the CLI swallows Ctrl-C)."""
+    cmd = "sudo .venv/bin/ovct up --cli"
+    cli = Background(cmd, "test_up_cli_scripted", stdin=True)
+    try:
+        for k, line in enumerate(("tcl1 ping -c 3 pm2", "nodes", "exit"), 1):
+            cli.wait_for("mininet>", 300 if k == 1 else 120, times=k)
+            cli.type_line(line)
+        rc = cli.wait_exit(180)
+    finally:
+        if cli.proc.poll() is None:
+            cli.stop(signal.SIGTERM, 120)
+    assert rc == 0
+    out = cli.text()
+    assert " 0% packet loss" in out, out[-3000:]
+    assert "tcl1" in out.split("nodes", 1)[-1], out[-3000:]
+    assert "stopped; everything started was stopped" in out
+
+    term = Background(cmd, "test_up_cli_scripted", stdin=True)
+    try:
+        term.wait_for("mininet>", 300)
+    finally:
+        rc = term.stop(signal.SIGTERM, 120)
+    assert rc == 0 and "stopped; everything started was stopped" in term.text()
 
 
 def test_up_delay(clean_machine):
