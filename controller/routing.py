@@ -195,12 +195,14 @@ class Router:
         return []
 
     def _remove_switch(self, dpid: int) -> list[F.Message]:
+        # links waiting for LLDP that end at it go with it: looked up while
+        # the view still has them (after, only the near end can be matched)
+        for src in [k for k in self.unverified_links if self._touches(k, dpid)]:
+            del self.unverified_links[src]
         self.view.remove_switch(dpid)
         self.disconnected.pop(dpid, None)
         for key in [k for k in self.installed if k[0] == dpid]:
             del self.installed[key]
-        for src in [k for k in self.unverified_links if self._touches(k, dpid)]:
-            del self.unverified_links[src]
         self.events(E.SWITCH_GONE, {"dpid": dpid})
         return self.reconcile()
 

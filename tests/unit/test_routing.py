@@ -274,6 +274,23 @@ def test_a_link_that_lldp_does_not_see_again_is_deleted_after_the_return():
     assert "10.0.0.12" not in {ip for (d, ip) in h.router.installed if d == 1}
 
 
+def test_a_removed_switch_takes_the_unverified_links_that_end_at_it():
+    """s1 returns (its links await LLDP) while s3 is away; when s3's grace
+    ends, the links s1 -> s3 go with s3 at once, not LINK_VERIFY_S later."""
+    h = _paper_up()
+    t0 = h.now
+    h.feed(h.router.switch_leave(3, t0))
+    back = t0 + routing.SWITCH_GRACE_S - 1        # s1's links wait for LLDP from here
+    h.feed(h.router.switch_leave(1, back - 1))
+    h.feed(h.router.switch_enter(1, {1, 2}, back))
+    assert (1, 2) in h.router.unverified_links             # s1 -> s3, far end away
+    h.now = t0 + routing.SWITCH_GRACE_S                     # s3 gone; s1's wait not over
+    assert h.now - back < routing.LINK_VERIFY_S
+    h.feed(h.router.tick(h.now))
+    assert 3 not in h.router.view.ports
+    assert h.router.unverified_links == {(2, 1): back, (1, 1): back}
+
+
 def test_a_switch_away_past_the_grace_is_removed_and_routes_towards_it_go():
     h = _paper_up()
     h.feed(h.router.switch_leave(3, h.now))
