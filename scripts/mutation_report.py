@@ -7,6 +7,8 @@ mutant with its diff, marked when results/mutation/equivalent.md explains it).
 Score: (killed + timeout) / all mutants of the module -- a mutant that makes
 the tests hang is detected. Survivors listed as equivalent stay in the
 denominator of the score; the "without equivalents" figure leaves them out.
+A module with mutants not checked yet (its run stopped, or never ran) is
+left out of every figure; its row shows what was checked.
 """
 import argparse
 import configparser
@@ -45,6 +47,8 @@ def results(path):
 
 def status(code):
     s = status_by_exit_code[code]
+    if s == "not checked":
+        return s
     return s if s in COLUMNS else "other"
 
 
@@ -86,6 +90,9 @@ def main(argv=None):
     ap.add_argument("--out")
     ap.add_argument("--not-killed", action="store_true",
                     help="only print the names of the mutants not killed (scripts/mutation.sh --retest)")
+    ap.add_argument("--unchecked", action="store_true",
+                    help="only print the names of the mutants not checked yet, or a module's "
+                         "glob if it has no results at all (scripts/mutation.sh --keep FILE...)")
     ap.add_argument("--wall", type=int, default=None, help="wall time of the run, s")
     ap.add_argument("--command", default="scripts/mutation.sh")
     ap.add_argument("--children", default="?")
@@ -93,6 +100,15 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     files = a.files or scope()
+    if a.unchecked:
+        for path in files:
+            codes = results(path)
+            if not codes:
+                print(path[:-len(".py")].replace("/", ".") + ".*")
+            for name, code in sorted(codes.items()):
+                if code is None:
+                    print(name)
+        return 0
     if a.not_killed:
         for path in files:
             for name, code in sorted(results(path).items()):
@@ -104,23 +120,31 @@ def main(argv=None):
     eq = equivalents()
     rows, survivors, no_tests = [], [], []
     total = Counter()
+    incomplete = []
     for path in files:
         codes = results(path)
-        c = Counter({k: 0 for k in COLUMNS})
+        c = Counter({k: 0 for k in COLUMNS + ("not checked",)})
+        mine, none = [], []
         for name, code in sorted(codes.items()):
             s = status(code)
             c[s] += 1
             if s == "survived":
-                survivors.append((name, path))
+                mine.append((name, path))
             elif s in ("no tests", "other"):
-                no_tests.append((name, path, status_by_exit_code[code]))
-        n_eq = sum(1 for name, p in survivors if p == path and name in eq)
+                none.append((name, path, status_by_exit_code[code]))
+        n_eq = sum(1 for name, _p in mine if name in eq)
         rows.append((path, c, n_eq))
+        if c["not checked"] or not os.path.exists(os.path.join("mutants", path + ".meta")):
+            # a module whose run did not end (or never ran) counts nowhere
+            incomplete.append(path)
+            total["not checked"] += c["not checked"]
+            continue
+        survivors += mine
+        no_tests += none
         total += c
         total["equivalent"] += n_eq
     n_eq = total["equivalent"]
     unexplained = [(n, p) for n, p in survivors if n not in eq]
-
     commit = os.environ.get("MUTATION_COMMIT") or git("rev-parse", "HEAD")
     dirty = "" if os.environ.get("MUTATION_COMMIT") else git("status", "--porcelain",
                                                              "--untracked-files=no")
@@ -137,8 +161,11 @@ def main(argv=None):
         "score_without_equivalents_percent": round(score(total, n_eq), 2),
         "totals": {k: total[k] for k in COLUMNS} | {"mutants": sum(total[k] for k in COLUMNS),
                                                      "equivalent": n_eq,
-                                                     "unexplained_survivors": len(unexplained)},
-        "modules": {p: {k: c[k] for k in COLUMNS} | {"equivalent": e, "score_percent": round(score(c), 2)}
+                                                     "unexplained_survivors": len(unexplained),
+                                                     "not_checked": total["not checked"]},
+        "incomplete_modules": incomplete,
+        "modules": {p: {k: c[k] for k in COLUMNS} | {"equivalent": e, "score_percent": round(score(c), 2),
+                                                     "not_checked": c["not checked"]}
                     for p, c, e in rows},
     }
 
@@ -164,16 +191,23 @@ def main(argv=None):
         f"({total['killed'] + total['timeout']} of {summary['totals']['mutants']} mutants killed); "
         f"without the {n_eq} equivalent mutants: {summary['score_without_equivalents_percent']:.1f} %",
         f"- survivors not explained as equivalent: {len(unexplained)}",
+    ]
+    if incomplete:
+        lines += [f"- **not run to the end** (left out of every figure above and of the "
+                  f"**all** row; their rows show what was checked): {', '.join(incomplete)}"]
+    lines += [
         "",
-        "| module | mutants | killed | timeout | survived | equivalent | no tests | other | score |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| module | mutants | killed | timeout | survived | equivalent | no tests | other | score | not checked |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for path, c, e in rows + [("**all**", total, n_eq)]:
         n = sum(c[k] for k in COLUMNS)
+        sc = "not run to the end" if path in incomplete else f"{score(c):.1f} %"
         lines.append(f"| {path} | {n} | {c['killed']} | {c['timeout']} | {c['survived']} | {e} | "
-                     f"{c['no tests']} | {c['other']} | {score(c):.1f} % |")
+                     f"{c['no tests']} | {c['other']} | {sc} | {c['not checked']} |")
     lines += ["", "`no tests`: no unit test runs the mutated function at all (mutmut does not",
-              "run the suite for it); `other`: suspicious, segfault or not checked.", ""]
+              "run the suite for it); `other`: suspicious or segfault; `not checked`: not",
+              "run yet (not counted in `mutants`, the scores or their denominators).", ""]
     if unexplained:
         lines += ["## Survivors without a test and not explained as equivalent", ""]
         lines += [f"- `{n}`" for n, _ in unexplained] + [""]

@@ -112,3 +112,100 @@ def test_a_failed_paper_mode_migration_hands_the_vm_back_to_the_router():
     assert w.path() == FAR
     moved_by_hand_to_pm1(w)                   # the router follows it again
     assert w.path() == NEAR
+
+
+# -- placement: the nearest host with room, ties by name ---------------------------------
+# The unit World has two KVM hosts, so at most one candidate: these use the
+# simulator's network on five sites around a ring of five core switches.
+# Seen from site 1's edge switch (dpid 101): p1x1 at 0 hops, p2x1 and p5x1
+# at 3, p3x1 and p4x1 at 4.
+
+def placement(memory=None):
+    from controller.config import Policy
+    from controller.fake_hypervisor import FakeHypervisor
+    from controller.hypervisor import HostSpec
+    from controller.ovct import Ovct, Session
+    from experiments import sim
+
+    world = sim.World.multisite(5, 1, 1, 5)
+    clock = sim.Clock(0.0)
+    net = sim.SimNetwork(world.topo, clock, sim.Ledger(sim.Paths(world.topo), sim.Calibration()))
+    memory = memory or {}
+    hv = FakeHypervisor([HostSpec(h.name, "u", h.ip, memory.get(h.name, 4096), 2)
+                         for h in world.topo.hosts_by_role("kvmhost")], clock)
+    events = []
+    eng = Ovct(Policy(), hv, net, events.append, clock)
+    hv.add_vm("p3x1", "v", "10.1.2.1", "52:54:00:00:01:01", 256)
+    net.place_vm("10.1.2.1", net.loc["10.3.1.1"], 0.0)
+    eng.vms_by_ip()
+    eng.decide(Session(1, "10.1.0.1", 40000, "v", "10.1.2.1", 5900, 101, 0.0), "p3x1", 256)
+    decision = [e for e in events if type(e).__name__ == "Decision"]
+    assert len(decision) == 1
+    return eng, hv, decision[0]
+
+
+def test_the_ranking_is_by_hops_then_name():
+    eng, _hv, _d = placement()
+    assert [(h, n) for h, n, _loc in eng.ranked_hosts(101)] == \
+        [(0, "p1x1"), (3, "p2x1"), (3, "p5x1"), (4, "p3x1"), (4, "p4x1")]
+    assert [(h, n) for h, n, _loc in eng.nearest_hosts(101)] == \
+        [(0, "p1x1"), (3, "p2x1"), (3, "p5x1"), (4, "p3x1"), (4, "p4x1")]
+    assert [n for _h, n, _loc in eng.nearest_hosts(101, 4)] == ["p1x1", "p2x1", "p5x1"]
+    assert [n for _h, n, _loc in eng.nearest_hosts(101, 0)] == []
+
+
+def test_placement_picks_the_nearest_host_when_every_closer_one_has_room():
+    _eng, hv, d = placement()
+    assert (d.decision, d.dst, d.current_hops) == ("migrate", "p1x1", 4)
+    assert [(c["host"], c["hops"], c["ok"]) for c in d.candidates] == [("p1x1", 0, True)]
+    assert [j.dst for j in hv.jobs] == ["p1x1"]
+
+
+def test_placement_skips_a_full_nearest_host_for_the_next_nearest_by_name():
+    _eng, hv, d = placement({"p1x1": 100})
+    assert (d.decision, d.dst) == ("migrate", "p2x1")
+    assert [(c["host"], c["hops"], c["ok"]) for c in d.candidates] == \
+        [("p1x1", 0, False), ("p2x1", 3, True)]
+    assert d.candidates[0]["why"] == "free memory 100 < 320 MiB"
+    assert [j.dst for j in hv.jobs] == ["p2x1"]
+
+
+def test_placement_takes_the_one_closer_host_with_room_not_a_farther_one():
+    _eng, hv, d = placement({"p1x1": 100, "p2x1": 100})
+    assert (d.decision, d.dst) == ("migrate", "p5x1")
+    assert [(c["host"], c["ok"]) for c in d.candidates] == \
+        [("p1x1", False), ("p2x1", False), ("p5x1", True)]
+    assert [j.dst for j in hv.jobs] == ["p5x1"]
+
+
+def test_placement_stays_when_no_closer_host_has_room_and_says_why_for_each():
+    _eng, hv, d = placement({"p1x1": 100, "p2x1": 100, "p5x1": 100})
+    assert (d.decision, d.reason) == ("stay", "no closer host has capacity")
+    assert [(c["host"], c["hops"], c["ok"]) for c in d.candidates] == \
+        [("p1x1", 0, False), ("p2x1", 3, False), ("p5x1", 3, False)]
+    assert hv.jobs == []
+
+
+def test_a_hypervisor_that_samples_cpu_gets_every_host_asked_every_5_s_even_one_down():
+    w = World(enabled=False)
+    w.hv.warm_capacity = True
+    inner, asked = w.hv.capacity, []
+
+    def capacity(host):
+        asked.append((round(w.clock(), 3), host))
+        return inner(host)
+    w.hv.capacity = capacity
+    w.hv.down.add("pm1")                       # its error is swallowed, pm2 still asked
+    w.run()
+    assert asked == [(w.clock(), "pm1"), (w.clock(), "pm2")]
+    t0 = w.clock()
+    w.clock.t += 4.9
+    w.run()
+    assert len(asked) == 2
+    w.clock.t += 0.1
+    w.run()
+    assert asked[2:] == [(round(t0 + 5.0, 3), "pm1"), (round(t0 + 5.0, 3), "pm2")]
+    w.hv.warm_capacity = False
+    w.clock.t += 60
+    w.run()
+    assert len(asked) == 4

@@ -34,3 +34,20 @@ def test_the_vms_get_the_scenarios_memory_size():
                         "topology": {"kind": "multisite", "sites": 2, "vms": 1}})
     assert [v.memory_mib for v in s.build_topology().vms] == [512, 512]
     assert [v.memory_mib for v in scenario.parse({"name": "x"}).build_topology().vms] == [256, 256]
+
+
+@pytest.mark.parametrize("topology,name", [
+    ({"kind": "paper"}, "vm9"),
+    ({"kind": "paper"}, "VM1"),
+    ({"kind": "multisite", "sites": 2, "vms": 1}, "vm1"),
+])
+def test_an_unknown_vm_in_the_vms_list_is_refused(topology, name):
+    msg = refused({"name": "x", "topology": topology, "vms": [{"name": name, "host": "pm1"}]})
+    assert f"vms.0.name: no VM {name!r} in the topology" in msg
+
+
+def test_a_known_vm_in_the_vms_list_is_moved_there():
+    s = scenario.parse({"name": "x", "topology": {"kind": "multisite", "sites": 2, "vms": 1},
+                        "vms": [{"name": "v1x1", "host": "p1x1"}]})
+    # v1x1 starts across the core, on p2x1; v2x1 stays where the topology puts it
+    assert {v.name: v.host for v in s.build_topology().vms} == {"v1x1": "p1x1", "v2x1": "p1x1"}
