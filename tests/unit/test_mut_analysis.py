@@ -383,14 +383,19 @@ def test_migration_rows_carry_the_phases_frames_prediction_and_job_where_recorde
         "job_downtime", "job_memory_total"]
 
 
-def test_rtt_explained_reports_the_vm_medians_and_the_distance_after_the_move():
+def _rtt_explained(near_before):
+    """One trial's pings: tcl1 -> vm1, pm1 (near) and pm2 (far), before and after."""
     rows = []
-    for cond, vm, near, far in (("before", [2.0, 2.2, 2.4], [9.0, 9.0], [5.0, 5.2]),
+    for cond, vm, near, far in (("before", [2.0, 2.2, 2.4], near_before, [5.0, 5.2]),
                                 ("after", [1.0, 1.2, 1.4], [0.2, 0.4], [0.5, 0.7])):
         rows += [("t-1", cond, "tcl1", "vm1", i, x, "vm") for i, x in enumerate(vm, 1)]
         rows += [("t-1", cond, "tcl1", "pm1", i, x, "host") for i, x in enumerate(near, 1)]
         rows += [("t-1", cond, "tcl1", "pm2", i, x, "host") for i, x in enumerate(far, 1)]
-    ex = A.rtt_explained(pd.DataFrame(rows, columns=A.PING_COLUMNS))
+    return A.rtt_explained(pd.DataFrame(rows, columns=A.PING_COLUMNS))
+
+
+def test_rtt_explained_reports_the_vm_medians_and_the_distance_after_the_move():
+    ex = _rtt_explained([9.0, 9.0])
     got = {(r.trial, r.quantity): r for r in ex.itertuples()}
     assert got[("1", "vm_before_median")].value_ms == 2.2
     assert got[("1", "vm_after_median")].value_ms == 1.2
@@ -614,13 +619,7 @@ def test_projections_skip_an_unpaired_trial_and_fit_from_5_s_without_migrations(
 
 
 def test_rtt_explained_counts_and_residual():
-    rows = []
-    for cond, vm, near, far in (("before", [2.0, 2.2, 2.4], [0.3, 0.3], [5.0, 5.2]),
-                                ("after", [1.0, 1.2, 1.4], [0.2, 0.4], [0.5, 0.7])):
-        rows += [("t-1", cond, "tcl1", "vm1", i, x, "vm") for i, x in enumerate(vm, 1)]
-        rows += [("t-1", cond, "tcl1", "pm1", i, x, "host") for i, x in enumerate(near, 1)]
-        rows += [("t-1", cond, "tcl1", "pm2", i, x, "host") for i, x in enumerate(far, 1)]
-    ex = A.rtt_explained(pd.DataFrame(rows, columns=A.PING_COLUMNS))
+    ex = _rtt_explained([0.3, 0.3])
     got = {(r.trial, r.quantity): r for r in ex.itertuples()}
     ch, di, re_, rs = (got[("1", q)] for q in ("vm_change", "distance", "relief", "residual"))
     assert (ch.n, di.n, re_.n, rs.n) == (6, 8, 4, 0)
