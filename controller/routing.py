@@ -250,11 +250,9 @@ class Router:
             del self.unverified_links[src]
 
     def link_add(self, src: tuple[int, int], dst: tuple[int, int]) -> list[F.Message]:
-        if self.view.links.get(src) == dst:
-            self.unverified_links.pop(src, None)     # LLDP saw it again
+        self.unverified_links.pop(src, None)         # LLDP sees it (again)
         if not self.view.add_link(src, dst):
             return []
-        self.unverified_links.pop(src, None)
         self.events(E.LINK_ADD, {"src": list(src), "dst": list(dst)})
         return self.reconcile()
 
