@@ -265,7 +265,7 @@ class Testbed:
 
     def flow_dumps(self) -> dict[str, str]:
         """Every switch's flow tables as ``ovs-ofctl`` prints them."""
-        return {s.name: ovs.dump_flows(s.name) for s in self.topology.switches}
+        return self.network.flows()
 
     def set_ovct(self, on: bool, timeout: float = 10.0) -> dict:
         """Switch OVCT on or off in the running controller and wait until it

@@ -172,6 +172,9 @@ class EmulatedNetwork:
                    describe=lambda: f"missing {missing()}")
 
     # -- nodes ---------------------------------------------------------------------
+    def host(self, name: str):
+        return self.net[name]
+
     # -- faults ---------------------------------------------------------------------
     def disconnect_switch(self, name: str) -> None:
         """Cut ``name``'s connection to the controller (it keeps its flows)."""
@@ -184,15 +187,16 @@ class EmulatedNetwork:
         """Take the link between nodes ``a`` and ``b`` down or up (both ends)."""
         self.net.configLinkStatus(a, b, "up" if up else "down")
 
-    def host(self, name: str):
-        return self.net[name]
-
     # -- forensics and tear-down -------------------------------------------------------
+    def flows(self) -> dict[str, str]:
+        """Every switch's flow tables as ``ovs-ofctl`` prints them."""
+        return {s.name: ovs.dump_flows(s.name) for s in self.topology.switches}
+
     def dump_flows(self, dest: str) -> str:
         os.makedirs(dest, exist_ok=True)
-        for s in self.topology.switches:
-            with open(os.path.join(dest, f"{s.name}.txt"), "w") as fh:
-                fh.write(ovs.dump_flows(s.name))
+        for name, text in self.flows().items():
+            with open(os.path.join(dest, f"{name}.txt"), "w") as fh:
+                fh.write(text)
         return dest
 
     def stop(self) -> None:
