@@ -34,6 +34,8 @@ from testbed.runner import run_scenario
 from testbed.topology import CLIENT, KINDS, KVM_HOST, TopologyError, build
 from testbed.wait import WaitTimeout
 
+VNC_CHECK_S = 30.0    # `ovct check`: how long a booted guest's VNC server may take to answer
+
 
 def _topology_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("topology")
@@ -95,11 +97,18 @@ def connectivity_report(tb, count: int) -> tuple[bool, list[dict]]:
     targets = tb.topology.hosts_by_role(KVM_HOST) + (tb.topology.vms if tb.kvm else [])
     if tb.kvm:
         for vm in tb.topology.vms:
-            greet = tb.rfb_greeting(vm.name)   # from its host: not a thin-client session
+            # from its host: not a thin-client session.  A guest under TCG on a
+            # busy machine can be slow to answer one probe, so wait with a deadline.
+            try:
+                greet = tb.wait_vnc(vm.name, timeout=VNC_CHECK_S)
+            except WaitTimeout as exc:
+                greet = str(exc)
             where = tb.hv.locate(vm.name)
             print(f"  {vm.name} ({vm.ip}) on {where}: booted to VNC in "
                   f"{tb.vm_boot_s.get(vm.name, float('nan')):.1f} s ({tb.accel}); "
-                  f"port 5900 says {greet or 'nothing'}")
+                  f"port 5900 says {greet}")
+            if restarts := tb.vnc_restarts(vm.name):
+                print(f"    its console says Xvnc died and was restarted {restarts} time(s)")
             if not greet.startswith("RFB 003."):
                 failed.append(f"VNC of {vm.name}")
     print(f"\nRTT over {count} pings (ms)     min   median   loss")

@@ -171,15 +171,32 @@ class KvmFleet:
         OpenFlow network nor looks like a thin client to OVCT."""
         src = from_host or (self.hv.locate(vm) if self.hv else None) or self.topology.vm(vm).host
         env = dict(os.environ, PYTHONPATH=ROOT)
-        out, _err, _rc = self.network.host(src).pexec(
+        out, err, _rc = self.network.host(src).pexec(
             [self.python, "-m", "testbed.rfb", self.topology.vm(vm).ip], env=env)
-        return out.strip()
+        if out.strip():
+            return out.strip()
+        # no greeting: say why (refused, timed out), not just an empty string
+        reasons = err.strip().splitlines()
+        return reasons[-1] if reasons else ""
 
     def wait_vnc(self, vm: str, timeout: float = 60.0) -> str:
+        """The VM's RFB greeting once its VNC server answers; WaitTimeout
+        naming the last answer (or the probe's error) after ``timeout``."""
+        last = [""]
+
         def greeted():
-            text = self.rfb_greeting(vm)
-            return text if text.startswith("RFB 003.") else None
-        return wait_until(greeted, timeout, f"the VNC server of {vm}", interval=0.5)
+            last[0] = self.rfb_greeting(vm)
+            return last[0] if last[0].startswith("RFB 003.") else None
+        return wait_until(greeted, timeout, f"the VNC server of {vm}", interval=0.5,
+                          describe=lambda: last[0] or "no answer")
+
+    def vnc_restarts(self, vm: str) -> int:
+        """How often the guest's init restarted a dead Xvnc (its console says so)."""
+        try:
+            with open(self.run.console_log(vm), errors="replace") as f:
+                return sum("Xvnc died" in line for line in f)
+        except FileNotFoundError:
+            return 0
 
     # -- tear-down ------------------------------------------------------------------------
     def stop(self) -> list[str]:

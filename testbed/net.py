@@ -224,6 +224,9 @@ class Testbed:
     def wait_vnc(self, vm: str, timeout: float = 60.0) -> str:
         return self.fleet.wait_vnc(vm, timeout)
 
+    def vnc_restarts(self, vm: str) -> int:
+        return self.fleet.vnc_restarts(vm)
+
     # -- the controller's view -----------------------------------------------------------
     def state(self) -> dict:
         return self.client.state()
