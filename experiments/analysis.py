@@ -56,7 +56,8 @@ def _trial(d: str) -> tuple[dict, list[tuple[str, str, float, float, bool]]]:
     from the first session's start to the switch and "after-<n>" from the
     switch on; any other holds one trial named after its condition."""
     run = RunDir(d)
-    meta = run.read_json(run.trial)
+    # a folder of ``ovct run`` (not an experiment's trial): one trial, "run-1"
+    meta = run.read_json(run.trial, {"condition": "run", "trial": 1})
     summary = run.read_json(run.summary)
     t0 = _session_start_mono(d)
     switch = summary.get("ovct_switched_on_mono")
@@ -161,6 +162,78 @@ def migration_rows(trial_dirs: list[str]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     extra = [c for c in MIGRATION_MORE if c in df] + sorted(c for c in df if c.startswith("job_"))
     return df.reindex(columns=MIGRATION_COLUMNS + extra)
+
+
+DECISION_COLUMNS = ["trial", "condition", "session", "vm", "client_ip", "decided_s", "age_s",
+                    "decision", "reason", "policy", "rates", "breakeven_s", "cost_packets",
+                    "cost_bytes", "saving_pps", "saving_bps", "src", "dst"]
+
+
+def _detections(events: list[dict]) -> dict[int, dict]:
+    return {e["session"]: e for e in E.of_type(events, E.OVCT_DETECT)}
+
+
+def decision_rows(trial_dirs: list[str]) -> pd.DataFrame:
+    """One row per ``ovct_decision`` (a rent-or-buy session has several: it
+    is deferred at detection and decided again), with the session's age at
+    that moment (s since its detection) and the prediction it was made on;
+    times in seconds since the trial's start."""
+    rows = []
+    for d in trial_dirs:
+        _summary, trials = _trial(d)
+        events = E.read(RunDir(d).events)
+        det = _detections(events)
+        for trial, cond, t0, t1, _ in trials:
+            for e in E.of_type(events, E.OVCT_DECISION):
+                if not t0 <= e["mono"] < t1:
+                    continue
+                found = det.get(e["session"], {})
+                rows.append((trial, cond, e["session"], e["vm"], found.get("client_ip"),
+                             e["mono"] - t0, e["mono"] - found.get("detected_mono", np.nan),
+                             e["decision"], e.get("reason"), e.get("policy"), e.get("rates"),
+                             e.get("breakeven_s"), e.get("cost_packets"), e.get("cost_bytes"),
+                             e.get("saving_pps"), e.get("saving_bps"), e.get("from"),
+                             e.get("to")))
+    return pd.DataFrame(rows, columns=DECISION_COLUMNS)
+
+
+SESSION_COLUMNS = ["trial", "condition", "session", "vm", "client_ip", "detected_s", "ended_s",
+                   "duration_s", "decisions", "final_decision", "moved", "moved_at_age_s",
+                   "breakeven_s", "rates"]
+
+
+def session_rows(trial_dirs: list[str]) -> pd.DataFrame:
+    """One row per VNC session the controller detected: when (s since the
+    trial's start) it was detected and ended, how long it lasted (the
+    controller's ``ovct_session_end``), how many decisions it got and the
+    last, whether its VM moved (a migration that completed) and at what
+    session age it was decided, and the predicted break-even of that
+    decision (of the last decision when it did not move)."""
+    dec = decision_rows(trial_dirs)
+    rows = []
+    for d in trial_dirs:
+        _summary, trials = _trial(d)
+        events = E.read(RunDir(d).events)
+        ends = {e["session"]: e for e in E.of_type(events, E.OVCT_SESSION_END)}
+        done = {e["session"] for e in E.of_type(events, E.OVCT_MIGRATION_DONE)}
+        for trial, _cond, t0, t1, _ in trials:
+            for sid, det in _detections(events).items():
+                if not t0 <= det["detected_mono"] < t1:
+                    continue
+                ds = dec[(dec.trial == trial) & (dec.session == sid)]
+                move = ds[ds.decision == "migrate"]
+                moved = sid in done and not move.empty
+                key = move.iloc[-1] if moved else (ds.iloc[-1] if not ds.empty else None)
+                end = ends.get(sid)
+                rows.append((trial, _cond, sid, det["vm"], det["client_ip"],
+                             det["detected_mono"] - t0,
+                             end["mono"] - t0 if end else np.nan,
+                             end["duration_s"] if end else np.nan, len(ds),
+                             ds.decision.iloc[-1] if not ds.empty else None, moved,
+                             float(move.age_s.iloc[-1]) if moved else np.nan,
+                             key["breakeven_s"] if key is not None else np.nan,
+                             key["rates"] if key is not None else None))
+    return pd.DataFrame(rows, columns=SESSION_COLUMNS)
 
 
 PREDICTION_ERROR_COLUMNS = ["quantity", "n", "median", "mean_abs", "p10", "p90", "min", "max"]

@@ -237,3 +237,78 @@ def test_probe_in_windows_counts_sends_losses_and_the_silence_around_each_window
     assert quiet == {"pings_sent": 10, "pings_lost": 0, "max_gap_ms": 10.0}
     # no reply inside at all: the silence is still the whole hole
     assert empty["pings_lost"] == 5 and empty["max_gap_ms"] == 210.0
+
+
+# -- decision policies live: decisions and sessions --------------------------------
+
+def _policy_trial(tmp_path, policy: str = "breakeven"):
+    """A policy trial: the first session starts at mono 100.  Session 1
+    (t1 -> v1) is deferred at 101 (break-even 88 s, prior), decided again at
+    190 (migrate, measured 80 s) and its migration completes; session 2
+    (t2 -> v2) is deferred at 105 and ends at 125 after 20 s."""
+    d = tmp_path / f"{policy}-1"
+    (d / "thinclients").mkdir(parents=True)
+    (d / "thinclients" / "t1x1-v1x1-0.jsonl").write_text(
+        json.dumps({"event": "start", "mono": 100.0}) + "\n")
+    (d / "trial.json").write_text(json.dumps({"condition": policy, "trial": 1}))
+    (d / "summary.json").write_text(json.dumps({"steady": {}, "migrations": []}))
+
+    def ev(kind, mono, **kw):
+        return json.dumps({"type": kind, "mono": mono, "time": mono + 1000, **kw}) + "\n"
+    lines = [
+        ev("ovct_detect", 101.0, session=1, vm="v1x1", client_ip="10.0.1.1",
+           detected_mono=101.0),
+        ev("ovct_decision", 101.0, session=1, vm="v1x1", decision="defer", breakeven_s=88.0,
+           rates="prior", **{"from": "p2x1", "to": "p1x1"}),
+        ev("ovct_detect", 105.0, session=2, vm="v2x1", client_ip="10.0.2.1",
+           detected_mono=105.0),
+        ev("ovct_decision", 105.0, session=2, vm="v2x1", decision="defer", breakeven_s=88.0,
+           rates="prior", **{"from": "p1x1", "to": "p2x1"}),
+        ev("ovct_session_end", 125.0, session=2, vm="v2x1", reason="fin", duration_s=20.0),
+        ev("ovct_decision", 190.0, session=1, vm="v1x1", decision="migrate", breakeven_s=80.0,
+           rates="measured", **{"from": "p2x1", "to": "p1x1"}),
+        ev("ovct_migration_done", 196.0, session=1, vm="v1x1", **{"from": "p2x1", "to": "p1x1"}),
+        ev("ovct_session_end", 265.0, session=1, vm="v1x1", reason="fin", duration_s=164.0),
+    ]
+    (d / "events.jsonl").write_text("".join(lines))
+    return str(d)
+
+
+def test_decision_rows_give_each_decision_the_sessions_age(tmp_path):
+    dec = A.decision_rows([_policy_trial(tmp_path)])
+    assert list(dec.columns) == A.DECISION_COLUMNS
+    got = dec[["session", "decision", "decided_s", "age_s", "breakeven_s", "src", "dst"]]
+    assert got.values.tolist() == [[1, "defer", 1.0, 0.0, 88.0, "p2x1", "p1x1"],
+                                   [2, "defer", 5.0, 0.0, 88.0, "p1x1", "p2x1"],
+                                   [1, "migrate", 90.0, 89.0, 80.0, "p2x1", "p1x1"]]
+    assert set(dec.trial) == {"breakeven-1"} and set(dec.condition) == {"breakeven"}
+
+
+def test_session_rows_say_which_sessions_moved_and_when(tmp_path):
+    ses = A.session_rows([_policy_trial(tmp_path)])
+    assert list(ses.columns) == A.SESSION_COLUMNS
+    ses = ses.set_index("session")
+    one, two = ses.loc[1], ses.loc[2]
+    assert bool(one.moved) and one.moved_at_age_s == 89.0 and one.breakeven_s == 80.0
+    assert one.rates == "measured" and one.decisions == 2 and one.final_decision == "migrate"
+    assert (one.detected_s, one.ended_s, one.duration_s) == (1.0, 165.0, 164.0)
+    # deferred, never decided again: it stayed; its break-even is the last prediction
+    assert not bool(two.moved) and math.isnan(two.moved_at_age_s)
+    assert (two.final_decision, two.breakeven_s, two.duration_s) == ("defer", 88.0, 20.0)
+
+
+def test_a_migrate_decision_whose_migration_did_not_complete_is_not_a_move(tmp_path):
+    d = _policy_trial(tmp_path)
+    ev = os.path.join(d, "events.jsonl")
+    kept = [ln for ln in open(ev) if "ovct_migration_done" not in ln]
+    open(ev, "w").writelines(kept)
+    ses = A.session_rows([d]).set_index("session")
+    assert not bool(ses.loc[1].moved) and ses.loc[1].final_decision == "migrate"
+
+
+def test_a_folder_of_ovct_run_reads_as_one_trial_named_run(tmp_path):
+    d = _policy_trial(tmp_path)
+    os.remove(os.path.join(d, "trial.json"))
+    ses = A.session_rows([d])
+    assert set(ses.trial) == {"run-1"} and set(ses.condition) == {"run"}
+    assert len(ses) == 2
