@@ -235,6 +235,8 @@ class Ovct:
         #: (client, port, server, port) -> the client's SYN, until the
         #: server's SYN+ACK makes it a session
         self.pending: dict[tuple[str, int, str, int], VncConnection] = {}
+        #: the same key -> a server's SYN+ACK seen before the client's SYN
+        self.accepted_early: dict[tuple[str, int, str, int], VncConnection] = {}
         #: on/off at run time (:meth:`set_enabled`); starts as the policy says
         self.enabled = bool(policy.enabled)
         self._enabled_at = float("-inf")
@@ -432,13 +434,19 @@ class Ovct:
         if isinstance(ev, VncConnection):
             key = (ev.client_ip, ev.client_port, ev.server_ip, ev.server_port)
             if ev.kind == "start":
-                self.syn(ev, key)
+                if self.accepted_early.pop(key, None) is not None:
+                    self.session_start(ev)      # its SYN+ACK overtook it
+                else:
+                    self.syn(ev, key)
             elif ev.kind == "accept":
                 c = self.pending.pop(key, None)
                 if c is not None:               # the VM took the connection
                     self.session_start(c)
+                else:
+                    self.accept_early(ev, key)
             else:
                 self.pending.pop(key, None)
+                self.accepted_early.pop(key, None)
                 self.session_end(key, ev.kind, ev.time)
         elif isinstance(ev, HostSeen):
             self.vm_seen(ev.ip, (ev.dpid, ev.port), ev.time)
@@ -460,6 +468,17 @@ class Ovct:
         if sum(1 for k in self.pending if k[0] == c.client_ip) >= SYN_PENDING_LIMIT:
             return
         self.pending[key] = c
+
+    def accept_early(self, c: VncConnection, key) -> None:
+        """A server's SYN+ACK before the client's SYN was seen: the two
+        copies come from different switches, over different connections,
+        and a busy switch's packet-in can arrive later than the answer it
+        caused.  Kept as long as a SYN is, so the SYN makes the session."""
+        if key in self.sessions or key in self.accepted_early:
+            return                                   # established, or retransmitted
+        if sum(1 for k in self.accepted_early if k[2] == c.server_ip) >= SYN_PENDING_LIMIT:
+            return
+        self.accepted_early[key] = c
 
     def session_start(self, c: VncConnection) -> None:
         key = (c.client_ip, c.client_port, c.server_ip, c.server_port)
@@ -806,8 +825,9 @@ class Ovct:
             self._recheck(now)
         while self._checks and self._checks[0][0] <= now:
             self._check(heapq.heappop(self._checks)[2])
-        for key in [k for k, c in self.pending.items() if now - c.time > SYN_WAIT_S]:
-            del self.pending[key]
+        for waiting in (self.pending, self.accepted_early):
+            for key in [k for k, c in waiting.items() if now - c.time > SYN_WAIT_S]:
+                del waiting[key]
         # also while off: switching on then decides at once, and the
         # hypervisors see the same background load either way
         if self.hv.warm_capacity and now - self._refreshed >= CAPACITY_REFRESH_S:

@@ -137,6 +137,45 @@ def test_retransmitted_syn_is_one_session():
     assert len(w.event("ovct_detect")) == 1
 
 
+def test_an_answer_reported_before_its_syn_still_makes_the_session():
+    """The SYN+ACK's copy (from the VM's switch) overtook the SYN's (from
+    the client's switch): seen once live, the session was never detected."""
+    w = World()
+    w.syn(answer_first=True)
+    (det,) = w.event("ovct_detect")
+    assert det["client_port"] == 40000 and det["vm"] == "vm1"
+    assert w.event("ovct_decision")[0]["decision"] == "migrate"
+    assert not w.engine.accepted_early and not w.engine.pending
+
+
+def test_an_answer_without_a_syn_moves_nothing_and_expires():
+    w = World()
+    w.syn(send_syn=False)
+    w.syn(send_syn=False)                   # retransmitted: still one entry
+    assert not w.event("ovct_detect") and len(w.engine.accepted_early) == 1
+    w.clock.t += 11                         # longer than a SYN is kept
+    w.run()
+    assert not w.engine.accepted_early
+    w.syn(accepted=False)                   # a late SYN alone is no session
+    assert not w.event("ovct_detect")
+
+
+def test_an_early_answer_is_forgotten_when_the_connection_resets():
+    w = World()
+    w.syn(send_syn=False)
+    w.syn(flags=F.TCP_RST)
+    assert not w.engine.accepted_early
+    w.syn(accepted=False)                   # its SYN after the reset: no session
+    assert not w.event("ovct_detect")
+
+
+def test_early_answers_are_bounded_per_server():
+    w = World()
+    for k in range(40):
+        w.syn(sport=41000 + k, send_syn=False)
+    assert len(w.engine.accepted_early) == 16
+
+
 def test_hold_time_respected():
     w = World("fast", hold_time_s=60)
     w.syn()

@@ -85,20 +85,24 @@ class World:
         self.h.feed(self.h.router.packet_in(dpid, port, pkt, b"", self.clock()))
 
     def syn(self, client="tcl1", vm_ip=VM1, sport=40000, dport=5900, flags=F.TCP_SYN,
-            accepted=True):
+            accepted=True, answer_first=False, send_syn=True):
         """The client opens a connection (or ends it: ``flags``); a SYN the
-        server answers (``accepted``) with a SYN+ACK from where it is."""
+        server answers (``accepted``) with a SYN+ACK from where it is.
+        ``answer_first``: the server's switch reports the SYN+ACK before
+        the client's switch reports the SYN (their packet-ins race);
+        ``send_syn=False``: only the answer is seen."""
         c = self.h.topo.host(client)
         dpid, port = self.h.where(client)
         pkt = Packet(c.mac, "52:54:00:00:00:01", F.ETH_IPV4, ip_src=c.ip, ip_dst=vm_ip,
                      ip_proto=6, tcp_src=sport, tcp_dst=dport, tcp_flags=flags)
-        self.h.feed(self.h.router.packet_in(dpid, port, pkt, b"", self.clock(), F.TABLE_DETECT))
+        copies = [(dpid, port, pkt)] if send_syn else []
         server = self.h.router.view.hosts.get(vm_ip)
         if accepted and flags == F.TCP_SYN and server is not None:
             ack = Packet(server.mac, c.mac, F.ETH_IPV4, ip_src=vm_ip, ip_dst=c.ip, ip_proto=6,
                          tcp_src=dport, tcp_dst=sport, tcp_flags=F.TCP_SYN | F.TCP_ACK)
-            self.h.feed(self.h.router.packet_in(server.dpid, server.port, ack, b"",
-                                                self.clock(), F.TABLE_DETECT))
+            copies.insert(0 if answer_first else len(copies), (server.dpid, server.port, ack))
+        for d, p, frame in copies:
+            self.h.feed(self.h.router.packet_in(d, p, frame, b"", self.clock(), F.TABLE_DETECT))
         self.run()
 
     def rarp(self, mac, dpid, port):
