@@ -98,3 +98,39 @@ def test_a_document_without_a_source_is_called_config_in_errors():
     with pytest.raises(cfgmod.ConfigError) as exc:
         cfgmod.parse({"bogus": 1})
     assert str(exc.value).startswith("config: ")
+
+
+def test_a_file_that_never_ends_is_refused_after_the_limit(monkeypatch):
+    """A FIFO or a device named as the config (/dev/zero): it is read up to
+    one byte past the limit, never to its end (which does not come)."""
+    import pytest
+
+    from controller import config as cfgmod
+
+    class Endless:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self, size=-1):
+            assert size is not None and size >= 0, "read to the end of an endless file"
+            return b"\0" * size
+
+    monkeypatch.setattr(cfgmod, "open", lambda path, mode: Endless(), raising=False)
+    with pytest.raises(cfgmod.ConfigError) as exc:
+        cfgmod.load_yaml("/dev/zero")
+    assert str(exc.value) == f"/dev/zero: larger than {cfgmod.MAX_FILE_BYTES} bytes"
+
+
+def test_a_mapping_nested_too_deeply_is_refused_naming_its_source():
+    import pytest
+
+    from controller import config as cfgmod
+    data = {}
+    for _ in range(5000):
+        data = {"a": data}
+    with pytest.raises(cfgmod.ConfigError) as exc:
+        cfgmod.parse(data, "ovct.yaml")
+    assert str(exc.value) == "ovct.yaml: nested too deeply"

@@ -94,3 +94,18 @@ def test_a_failed_migration_row_says_why():
     w.run()
     (row,) = E.migrations(w.records)
     assert "destination refused" in row["failed"]
+
+
+def test_a_migration_row_takes_libvirt_s_bytes_from_the_check_only_when_it_has_none():
+    """The prediction check repeats the bytes libvirt sent: they fill a row
+    whose migration_done said none (or is missing), and never overwrite it."""
+    decide = {"type": E.Decision.TYPE, "session": 1, "decision": "migrate", "mono": 1.0}
+    check = {"type": E.PredictionCheck.TYPE, "session": 1, "transferred_bytes": 789,
+             "mono": 20.0}
+    done = {"type": E.MigrationDone.TYPE, "session": 1, "transferred_bytes": 456, "mono": 10.0}
+    (row,) = E.migrations([decide, check])
+    assert row["transferred_bytes"] == 789
+    (row,) = E.migrations([decide, {**done, "transferred_bytes": None}, check])
+    assert row["transferred_bytes"] == 789
+    (row,) = E.migrations([decide, done, check])
+    assert row["transferred_bytes"] == 456

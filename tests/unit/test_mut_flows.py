@@ -123,3 +123,145 @@ def test_repointing_and_deleting_a_destination_select_by_cookie_only():
         7, F.DELETE, (), None, 0, C.dest_cookie("10.0.0.101"), C.DEST_COOKIE_MASK)
     assert F.delete_destination(7, "10.0.0.101", gen=1) == F.FlowMod(
         7, F.DELETE, (), None, 0, C.dest_cookie("10.0.0.101", 1), C.DEST_GEN_COOKIE_MASK)
+
+
+# -- every switch's base flows, the libvirt ACL, the wipe ---------------------------------
+
+KVM_HOSTS = ("10.0.0.12", "10.0.0.11")
+LIBVIRT_PORTS = [16509, 49152, 49153, 49200, 49215]
+
+
+def test_a_switch_s_base_flows_trap_arp_and_rarp_drop_ipv6_and_miss_to_the_controller():
+    ctl = C.make_cookie(C.CONTROL)
+    D, R = F.TABLE_DETECT, F.TABLE_ROUTE
+    assert F.static_flows(7)[:5] == [
+        F.FlowMod(7, F.ADD, (), None, F.PRIO_MISS, ctl, table_id=D, goto_table=R),
+        F.FlowMod(7, F.ADD, F.match(eth_type=F.ETH_ARP), F.CONTROLLER, F.PRIO_CONTROL, ctl,
+                  table_id=D),
+        F.FlowMod(7, F.ADD, F.match(eth_type=F.ETH_RARP), F.CONTROLLER, F.PRIO_CONTROL, ctl,
+                  table_id=D),
+        F.FlowMod(7, F.ADD, F.match(eth_type=F.ETH_IPV6), None, F.PRIO_CONTROL, ctl,
+                  table_id=D),
+        F.FlowMod(7, F.ADD, (), F.CONTROLLER, F.PRIO_MISS, ctl, table_id=R),
+    ]
+
+
+def all_messages():
+    return (F.static_flows(7, libvirt_hosts=KVM_HOSTS)
+            + F.destination_flows(7, "10.0.0.101", 3)
+            + F.destination_flows(7, "10.0.0.101", 3, gen=1)
+            + [F.session_monitor(7, "10.0.0.1", 40000, "10.0.0.101", 5901, 30)])
+
+
+def test_every_flow_names_its_switch_and_carries_its_match_prerequisites():
+    """OpenFlow refuses a match on an IPv4 field without eth_type=IPv4, or
+    on a TCP port without ip_proto=TCP too (OFPBMC_BAD_PREREQ): the switch
+    would reject the flow."""
+    msgs = all_messages()
+    assert {m.dpid for m in msgs} == {7}
+    for m in msgs:
+        fields = dict(m.match)
+        if any(k.startswith(("ipv4_", "ip_proto", "tcp_")) for k in fields):
+            assert fields.get("eth_type") == F.ETH_IPV4, m
+        if any(k.startswith("tcp_") for k in fields):
+            assert fields.get("ip_proto") == F.IPPROTO_TCP, m
+
+
+def acl_table(hosts=KVM_HOSTS):
+    t = FakeOFTable()
+    t.apply(F.static_flows(7, libvirt_hosts=hosts))
+    return t
+
+
+def first_hit(t, **pkt):
+    e = t.pipeline(7, **TCP, **pkt)[0]
+    return e.priority, e.out_port, e.goto_table
+
+
+ACL_PASS = (F.PRIO_ACL_ALLOW, None, F.TABLE_ROUTE)
+ACL_DROP = (F.PRIO_ACL_DROP, None, None)
+
+
+@pytest.mark.parametrize("port", LIBVIRT_PORTS)
+def test_libvirt_s_ports_pass_between_kvm_hosts_only_in_either_direction(port):
+    t = acl_table()
+    for src in KVM_HOSTS:
+        assert first_hit(t, ipv4_src=src, tcp_src=CLIENT_PORT, tcp_dst=port) == ACL_PASS
+        assert first_hit(t, ipv4_src=src, tcp_src=port, tcp_dst=CLIENT_PORT) == ACL_PASS
+    for src in ("10.0.0.101", "10.0.0.1"):       # a guest, a thin client
+        assert first_hit(t, ipv4_src=src, tcp_src=CLIENT_PORT, tcp_dst=port) == ACL_DROP
+        assert first_hit(t, ipv4_src=src, tcp_src=port, tcp_dst=CLIENT_PORT) == ACL_DROP
+
+
+@pytest.mark.parametrize("port", [22, 16508, 16510, 49151, 49216])
+def test_the_acl_leaves_every_other_port_alone(port):
+    t = acl_table()
+    for src in (*KVM_HOSTS, "10.0.0.101"):
+        assert first_hit(t, ipv4_src=src, tcp_src=CLIENT_PORT, tcp_dst=port) == PASS
+        assert first_hit(t, ipv4_src=src, tcp_src=port, tcp_dst=CLIENT_PORT) == PASS
+
+
+def test_without_kvm_hosts_there_is_no_acl():
+    assert F.libvirt_acl(7, []) == []
+    t = acl_table(())
+    assert first_hit(t, ipv4_src="10.0.0.101", tcp_src=CLIENT_PORT, tcp_dst=16509) == PASS
+
+
+def test_the_acl_flows_are_one_allow_per_host_and_one_drop_per_port_and_side():
+    acl = F.libvirt_acl(7, KVM_HOSTS)
+    cookie = C.make_cookie(C.ACL)
+    assert {(m.cookie, m.table_id) for m in acl} == {(cookie, F.TABLE_DETECT)}
+    # two prefixes (49152/10 bits, 16509) x two sides x (two allows + a drop)
+    assert len(acl) == 2 * 2 * 3
+    assert [dict(m.match)["ipv4_src"] for m in acl[:2]] == sorted(KVM_HOSTS)
+
+
+def test_a_wipe_deletes_every_flow_a_switch_got_when_it_connected():
+    """Both tables, the ACL included (a restarted controller must not keep
+    an old host list); a session monitor stays."""
+    t = acl_table()
+    t.apply([F.session_monitor(7, "10.0.0.1", 40000, "10.0.0.101", 5901, 30)])
+    t.apply(F.destination_flows(7, "10.0.0.101", 3))
+    t.apply(F.wipe(7))
+    assert [(e.table_id, e.priority) for e in t.tables[7]] == [
+        (F.TABLE_DETECT, F.PRIO_SESSION)]
+
+
+# -- a destination's flows, field by field ------------------------------------------------
+
+def test_a_destination_s_flows_field_by_field_live_and_staging():
+    """The base flow and one flow per class prefix and direction, each
+    reporting its removal (the statistics count a flow's last packets from
+    it); the staging copy 5 lower, in its own cookie generation."""
+    plan = F.ClassPlan.from_classes([C.TrafficClass(C.VNC, ((5900, 5901),)),
+                                     C.TrafficClass(C.MIGRATION, ((16509, 16509),))])
+    ip = "10.0.0.101"
+    ipv4 = {"eth_type": F.ETH_IPV4, "ipv4_dst": ip}
+    tcp = {**ipv4, "ip_proto": F.IPPROTO_TCP}
+    for gen, low in ((0, 0), (1, 5)):
+        vnc, mig = C.make_cookie(C.VNC, ip, gen), C.make_cookie(C.MIGRATION, ip, gen)
+        assert F.destination_flows(7, ip, 3, plan, gen=gen) == [
+            F.FlowMod(7, F.ADD, F.match(**ipv4), 3, 100 - low, C.make_cookie(C.OTHER, ip, gen),
+                      notify_removed=True),
+            F.FlowMod(7, F.ADD, F.match(**tcp, tcp_dst=(5900, 0xFFFE)), 3, 200 - low, vnc,
+                      notify_removed=True),
+            F.FlowMod(7, F.ADD, F.match(**tcp, tcp_src=(5900, 0xFFFE)), 3, 200 - low, vnc,
+                      notify_removed=True),
+            F.FlowMod(7, F.ADD, F.match(**tcp, tcp_dst=16509), 3, 201 - low, mig,
+                      notify_removed=True),
+            F.FlowMod(7, F.ADD, F.match(**tcp, tcp_src=16509), 3, 201 - low, mig,
+                      notify_removed=True),
+        ]
+
+
+def test_an_exact_port_is_matched_without_a_mask():
+    """OpenFlow 1.3 lists the TCP ports as not maskable (OVS takes a mask as
+    an extension): only a true prefix carries one, a single port is a plain
+    value, so its flow is valid on any switch."""
+    plan = F.ClassPlan.from_classes([C.TrafficClass(C.VNC, ((5900, 5901), (5910, 5910))),
+                                     C.TrafficClass(C.MIGRATION, C.MIGRATION_PORTS)])
+    msgs = (F.static_flows(7, plan, libvirt_hosts=KVM_HOSTS)
+            + F.destination_flows(7, "10.0.0.101", 3, plan))
+    ports = [v for m in msgs for k, v in m.match if k in ("tcp_dst", "tcp_src")]
+    assert {p for p in ports if not isinstance(p, tuple)} == {5910, 16509}
+    assert {p for p in ports if isinstance(p, tuple)} == {(5900, 0xFFFE), (49152, 0xFFC0)}
