@@ -33,6 +33,8 @@ from controller.stats import FlowSample, RateMeter, StatsAccumulator
 LOG = logging.getLogger("ovct.app")
 #: how often time-based topology changes are checked (s)
 TOPOLOGY_TICK_S = 1.0
+#: the state file is rewritten at most this often
+STATE_WRITE_GAP_S = 0.5
 
 #: set by controller.__main__ before os-ken instantiates the app
 SETTINGS: Settings | None = None
@@ -277,9 +279,18 @@ class OvctApp(app_manager.OSKenApp):
 
     # -- statistics ---------------------------------------------------------------
     def _poll_loop(self):
+        """Every switch once per interval, spread over the interval: asked
+        all at once, 30 switches' replies (thousands of flows) arrived
+        together and queued every packet-in behind them for seconds (ARP
+        answers came too late for a first ping: results/startup-scaling)."""
         while True:
-            hub.sleep(self.settings.stats_interval)
-            for dp in list(self.datapaths.values()):
+            dps = list(self.datapaths.values())
+            if not dps:
+                hub.sleep(self.settings.stats_interval)
+            for dp in dps:
+                hub.sleep(self.settings.stats_interval / len(dps))
+                if self.datapaths.get(dp.id) is not dp:
+                    continue                  # gone (or reconnected) meanwhile
                 ofp, parser = dp.ofproto, dp.ofproto_parser
                 dp.send_msg(parser.OFPFlowStatsRequest(
                     dp, 0, ofp.OFPTT_ALL, ofp.OFPP_ANY, ofp.OFPG_ANY, 0, 0,
@@ -351,7 +362,10 @@ class OvctApp(app_manager.OSKenApp):
             state["time"] = time.time()
             state["pid"] = os.getpid()
             E.write_json_atomic(self.state_path, state)
-            hub.sleep(0.1)
+            # at most twice a second: a 100-host network's state is ~300 kB
+            # of JSON, and writing it after every statistics reply kept
+            # packet-ins waiting (this loop shares the controller's hub)
+            hub.sleep(STATE_WRITE_GAP_S)
 
 
 def _libvirt_hypervisor(specs: list[HostSpec]) -> Hypervisor:

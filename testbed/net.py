@@ -121,6 +121,7 @@ class Testbed:
         self.network.start(self.controller_port,
                            self.fleet.host_opts() if self.fleet else None)
         self.network.wait_ready()
+        self._write_meta(network_startup_s=self.network.startup_s)
         if self.network.lldp_nudged_ports:
             self._write_meta(lldp_nudged_ports=self.network.lldp_nudged_ports)
         if self.fleet:
@@ -299,8 +300,8 @@ class Testbed:
                    log: str | None = None) -> BackgroundPing:
         return self.probes.start_ping(src, dst, interval, log)
 
-    def ping_all(self, count: int = 1):
-        return self.probes.ping_all(count)
+    def ping_all(self, count: int = 1, sample: int | None = None, seed: int = 0):
+        return self.probes.ping_all(count, sample, seed)
 
     def iperf(self, client: str, server: str, seconds: float = 3.0) -> dict:
         return self.probes.iperf(client, server, seconds)

@@ -13,7 +13,7 @@ from functools import partial
 from testbed import ovs
 from testbed.controller_proc import ControllerClient
 from testbed.topology import Topology
-from testbed.wait import WaitTimeout, wait_until
+from testbed.wait import WaitTimeout, size_deadline, wait_until
 
 LOG = logging.getLogger("ovct.testbed")
 
@@ -29,6 +29,35 @@ def must(node, cmd: list[str]) -> str:
     if rc != 0:
         raise NetworkError(f"{node.name}: {' '.join(cmd)} failed ({rc}): {err.strip()}")
     return out
+
+
+def reap(proc, timeout: float = 5.0) -> None:
+    """Make sure a helper process has exited (killed if it has not)."""
+    if proc.poll() is None:
+        proc.kill()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def run_all(nodes, command, timeout: float = 60.0) -> None:
+    """Run ``command(node)`` in every node at the same time; any failure is
+    an error naming the node (all are reaped either way)."""
+    procs = [(n, n.popen(command(n), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)) for n in nodes]
+    failed = []
+    try:
+        for n, proc in procs:
+            _out, err = proc.communicate(timeout=timeout)
+            if proc.returncode != 0:
+                failed.append(f"{n.name}: {' '.join(command(n))} failed "
+                              f"({proc.returncode}): {err.strip()}")
+    finally:
+        for _n, proc in procs:
+            reap(proc)
+    if failed:
+        raise NetworkError("; ".join(failed))
 
 
 class EmulatedNetwork:
@@ -48,6 +77,10 @@ class EmulatedNetwork:
         self.host_pids: list[int] = []
         self.intfs: list[str] = []
         self.lldp_nudged_ports: list[tuple[str, int]] = []
+        #: seconds per start-up step (build, start, hosts_configured,
+        #: switches_connected, links_discovered, hosts_learnt)
+        self.startup_s: dict[str, float] = {}
+        self._last_lap = time.monotonic()
 
     # -- bring-up ----------------------------------------------------------------
     def start(self, controller_port: int, host_opts: dict | None = None) -> None:
@@ -61,6 +94,7 @@ class EmulatedNetwork:
 
         from testbed.mn_topos import DataTopo
 
+        self._last_lap = time.monotonic()
         setLogLevel(os.environ.get("OVCT_MININET_LOG", "warning"))
         link_opts = {}
         if self.link_bw:
@@ -88,45 +122,65 @@ class EmulatedNetwork:
                                           *self.net.controllers)]
         self.intfs = [i.name for n in (*self.net.hosts, *self.net.switches)
                       for i in n.intfList() if i.name != "lo"]
+        self._lap("build")
         self.net.start()
+        self._lap("start")
         self.controller_port = controller_port
         for s in self.net.switches:     # a restarted controller is back in <= 1 s
             ovs.limit_backoff(s.name)
-        for h in self.net.hosts:
-            intf = h.defaultIntf().name
-            must(h, ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
-            must(h, ["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
+        # every host at once: one shell per host, all running side by side
+        # (one after another, three commands per host took ~1 s per 10 hosts)
+        run_all(self.net.hosts, lambda h: [
+            "sh", "-ec",
+            "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1\n"
             # userspace OVS does not fill in checksums: TCP hangs without this
-            must(h, ["ethtool", "-K", intf, "tx", "off", "rx", "off"])
+            f"ethtool -K {h.defaultIntf().name} tx off rx off"])
+        for h in self.net.hosts:
             if hasattr(h, "setup_bridge"):
                 spec = self.topology.host(h.name)
                 h.setup_bridge(spec.ip_cidr, spec.mac)
-        for s in self.net.switches:
-            for i in s.intfList():
-                if i.name != "lo":
-                    # per-interface, in the root namespace: keeps IPv6 noise
-                    # off the switch ports (no global sysctl is touched)
-                    subprocess.run(["sysctl", "-qw",
-                                    f"net.ipv6.conf.{i.name}.disable_ipv6=1"],
-                                   capture_output=True)
+        # per-interface, in the root namespace: keeps IPv6 noise off the
+        # switch ports (no global sysctl is touched); one sysctl for all
+        ports = [i.name for s in self.net.switches for i in s.intfList() if i.name != "lo"]
+        if ports:
+            subprocess.run(["sysctl", "-qw"] + [f"net.ipv6.conf.{p}.disable_ipv6=1"
+                                                 for p in ports], capture_output=True)
+        self._lap("hosts_configured")
+
+    def _lap(self, step: str) -> None:
+        """Where start-up time goes: seconds since the previous step."""
+        now = time.monotonic()
+        self.startup_s[step] = round(now - self._last_lap, 3)
+        self._last_lap = now
+
+    def deadline(self) -> float:
+        """This network's wait deadline: the base one, grown with its size."""
+        t = self.topology
+        return size_deadline(self.timeout, len(t.hosts), len(t.switches),
+                             len(t.switch_links()))
 
     def wait_ready(self) -> None:
         topo = self.topology
         dpids = {s.dpid for s in topo.switches}
         n_links = 2 * len(topo.switch_links())
         state = self.client.state
+        deadline = self.deadline()
         wait_until(lambda: set(state().get("switches", [])) >= dpids,
-                   self.timeout, "every switch to connect to the controller",
+                   deadline, "every switch to connect to the controller",
                    describe=lambda: f"connected {state().get('switches')}")
+        self._lap("switches_connected")
         try:
             wait_until(lambda: len(state().get("links", [])) >= n_links,
-                       15, f"LLDP to discover {n_links} directed links")
+                       size_deadline(15, links=len(topo.switch_links())),
+                       f"LLDP to discover {n_links} directed links")
         except WaitTimeout:
             self._nudge_lldp()
             wait_until(lambda: len(state().get("links", [])) >= n_links,
-                       self.timeout, f"LLDP to discover {n_links} directed links",
+                       deadline, f"LLDP to discover {n_links} directed links",
                        describe=lambda: f"seen {state().get('links')}")
+        self._lap("links_discovered")
         self.wait_hosts_learnt([h.name for h in topo.hosts])
+        self._lap("hosts_learnt")
 
     def _nudge_lldp(self) -> None:
         """os-ken's LLDP discovery sometimes never sends on a port whose
@@ -148,9 +202,11 @@ class EmulatedNetwork:
         self.lldp_nudged_ports = silent
 
     def wait_hosts_learnt(self, names: list[str], timeout: float | None = None) -> None:
-        """Make each host announce itself (gratuitous ARP) until the
-        controller knows where it is; re-announce at most once a second."""
+        """Make every missing host announce itself (a gratuitous ARP), all
+        at once, until the controller knows where each is; a host is
+        announced again at most once a second, once its last arping ended."""
         last: dict[str, float] = {}
+        running: dict[str, object] = {}
 
         def missing() -> list[str]:
             known = self.client.state().get("hosts", {})
@@ -160,16 +216,30 @@ class EmulatedNetwork:
             gone = missing()
             now = time.monotonic()
             for n in gone:
+                proc = running.get(n)
+                if proc is not None and proc.poll() is None:
+                    continue
                 if now - last.get(n, -1e9) >= 1.0:
-                    h = self.net[n]
-                    intf = (h.announce_interface() if hasattr(h, "announce_interface")
-                            else h.defaultIntf().name)
-                    h.pexec(["arping", "-q", "-U", "-c", "1", "-I", intf,
-                             self.topology.host(n).ip])
+                    running[n] = self._announce(n)
                     last[n] = now
             return not gone
-        wait_until(done, timeout or self.timeout, "every host to be learnt",
-                   describe=lambda: f"missing {missing()}")
+        try:
+            wait_until(done, timeout or self.deadline(), "every host to be learnt",
+                       describe=lambda: f"missing {missing()}", interval=0.2)
+        finally:
+            for proc in running.values():
+                reap(proc)
+
+    def _announce(self, name: str):
+        """A gratuitous ARP from ``name`` (on its bridge, for a KVM host),
+        in the background."""
+        h = self.net[name]
+        intf = h.announce_interface() if hasattr(h, "announce_interface") \
+            else h.defaultIntf().name
+        return h.popen(["arping", "-q", "-U", "-c", "1", "-w", "1", "-I", intf,
+                        self.topology.host(name).ip],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
 
     # -- nodes ---------------------------------------------------------------------
     def host(self, name: str):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import signal
 import subprocess
 from typing import Callable
@@ -19,6 +20,10 @@ from controller.rundir import ROOT, RunDir
 from testbed import ping as pingmod
 from testbed.topology import Topology
 from testbed.wait import wait_until
+
+
+#: how long ping_all waits for a reply (ping -W)
+FIRST_REPLY_WAIT_S = 5.0
 
 
 def _reap(proc: subprocess.Popen, timeout: float = 5.0) -> None:
@@ -118,14 +123,32 @@ class Probes:
         finally:
             _reap(srv, timeout=10)
 
-    def ping_all(self, count: int = 1) -> dict[tuple[str, str], pingmod.PingResult]:
+    def ping_all(self, count: int = 1, sample: int | None = None, seed: int = 0,
+                 batch: int = 8, wait: float = FIRST_REPLY_WAIT_S
+                 ) -> dict[tuple[str, str], pingmod.PingResult]:
+        """Ping every ordered pair of hosts (or a random ``sample`` of them,
+        drawn with ``seed``), ``batch`` pairs at a time side by side; each
+        ping's reply may take ``wait`` s (a first packet between two hosts
+        waits for two ARP answers from the controller and every switch's
+        slow path: under load that took over 1 s here, which is slow, not
+        unreachable)."""
+        pairs = all_pairs([h.name for h in self.topology.hosts], sample, seed)
         res = {}
-        for a in self.topology.hosts:
-            for b in self.topology.hosts:
-                if a is not b:
-                    res[(a.name, b.name)] = self.ping(a.name, b.name, count=count,
-                                                      interval=0.05)
+        for k in range(0, len(pairs), batch):
+            res.update(self.ping_pairs(pairs[k:k + batch], count=count, interval=0.05,
+                                       wait=wait))
         return res
+
+
+def all_pairs(names: list[str], sample: int | None = None,
+              seed: int = 0) -> list[tuple[str, str]]:
+    """Every ordered pair of distinct ``names``, or ``sample`` of them drawn
+    at random (reproducibly for a ``seed``), in a stable order."""
+    pairs = [(a, b) for a in names for b in names if a != b]
+    if sample is not None and sample < len(pairs):
+        pairs = sorted(random.Random(seed).sample(pairs, sample),
+                       key=lambda p: (names.index(p[0]), names.index(p[1])))
+    return pairs
 
 
 class BackgroundPing:
