@@ -408,6 +408,44 @@ def collateral_rows(trial_dirs: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLLATERAL_COLUMNS)
 
 
+PROBE_COLUMNS = ["trial", "src", "dst", "seq", "t_s", "rtt_ms", "phase"]
+
+
+def probe_rows(trial_dirs: list[str], margin: float = COLLATERAL_MARGIN_S) -> pd.DataFrame:
+    """Every ping of a run's background probes (``summary["probes"]``), sent
+    at ``t_s`` (s since the trial's start), RTT or NaN when lost, and where
+    it falls against the probed VM's migration (its first that switched the
+    network): "before" the migrate call, "during" (up to ``margin`` s after
+    the flows switched), "after"; "unmoved" for a VM that did not move."""
+    rows = []
+    for d in trial_dirs:
+        run = RunDir(d)
+        summary, trials = _trial(d)
+        offset = _mono_to_wall(E.read(run.events))
+        moves = {}
+        for m in summary.get("migrations", []):
+            if m.get("network_updated") is not None and m.get("vm") not in moves:
+                moves[m["vm"]] = (m["migration_started"] + offset,
+                                  m["network_updated"] + margin + offset)
+        trial, _cond, t0, _t1, _ = trials[0]
+        for name, meta in summary.get("probes", {}).items():
+            src, dst = name.split("->")
+            path = run.ping_log(src, dst)
+            if not os.path.exists(path):
+                continue
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                res = pingmod.parse(fh.read(), src, dst)
+            move = moves.get(dst)
+            for seq, t, rtt in ping_sends(res, meta["interval_ms"] / 1000):
+                if move is None:
+                    phase = "unmoved"
+                else:
+                    phase = "before" if t < move[0] else "during" if t < move[1] else "after"
+                rows.append((trial, src, dst, seq, round(t - offset - t0, 3),
+                             np.nan if rtt is None else rtt, phase))
+    return pd.DataFrame(rows, columns=PROBE_COLUMNS)
+
+
 SWEEP_COLUMNS = ["trial", "bandwidth_mbit", "iperf_mbit", "migration_s", "setup_s", "precopy_s",
                  "stop_and_copy_s", "downtime_ms", "transferred_bytes", "data_total_bytes",
                  "ideal_s", "time_over_ideal", "pings_lost", "pings_lost_precopy",

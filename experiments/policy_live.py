@@ -148,12 +148,12 @@ def plot(tot: pd.DataFrame, mtot: pd.DataFrame, ses: pd.DataFrame, horizon: floa
             bx.plot([r.detected_s, end], [y, y], color=c, lw=3,
                     label=policy if r.Index == s.index[0] else None)
             if not np.isnan(r.breakeven_s):
-                bx.plot(r.detected_s + r.breakeven_s, y, marker="|", ms=12, color="k")
+                bx.plot(r.detected_s + r.breakeven_s, y, marker="|", ms=10, mew=2, color=c)
             if r.moved:
                 bx.plot(r.detected_s + r.moved_at_age_s, y, marker="v", ms=8, color=c)
     bx.set_yticks(range(len(labels)), labels, fontsize=8)
     bx.set_xlabel("time since the first session (s)")
-    bx.set_title("Sessions: | predicted break-even, v move decided")
+    bx.set_title("Sessions: | predicted break-even (last prediction), v move decided")
     bx.legend(fontsize=8)
     fig.suptitle("Decision policies live (same scenario, same guests)")
     fig.tight_layout()

@@ -267,6 +267,10 @@ ALSO = {   # name: (script, what it does, whether it has --plot-only)
     "soak": ("soak.py", "100 hand migrations back and forth under VNC, live", True),
     "bench-migration": ("bench_migration.py", "5 live migrations: boot and migration times",
                         False),
+    "bench-startup": ("bench_startup.py", "live start-up from 10 to 250 hosts: time, memory, "
+                      "flows, controller CPU", True),
+    "manysite": ("manysite.py", "OVCT on 6 sites with 6 real guests and 6 sessions, "
+                 "migrations queued, live", True),
     "policy-live": ("policy_live.py", "decision policies always vs breakeven on 4 sites "
                     "with real guests, live (~1 h)", True),
     "policy-sim": ("policy_sim.py", "decision policies at 100 sites on the OVCT engine, "

@@ -312,3 +312,22 @@ def test_a_folder_of_ovct_run_reads_as_one_trial_named_run(tmp_path):
     ses = A.session_rows([d])
     assert set(ses.trial) == {"run-1"} and set(ses.condition) == {"run"}
     assert len(ses) == 2
+
+
+def test_probe_rows_place_each_ping_against_its_vms_move(tmp_path):
+    d = _phase_trial(tmp_path)
+    with open(os.path.join(d, "thinclients", "tcl1-vm1-0.jsonl"), "a") as f:
+        f.write(json.dumps({"event": "start", "time": 1094.0, "mono": 94.0}) + "\n")
+    pr = A.probe_rows([d])
+    assert list(pr.columns) == A.PROBE_COLUMNS
+    n = pr.groupby("phase").seq.count().to_dict()
+    # migrate call at 1100.0 (wall), flows switched at 1107.0, +5 s margin
+    assert n == {"before": 600, "during": 900}
+    assert pr[pr.phase == "during"].rtt_ms.isna().sum() == 15
+    first = pr.iloc[0]
+    assert (first.src, first.dst, first.seq, first.t_s) == ("tcl2", "vm1", 1, 0.0)
+    # a VM that never moved: every ping "unmoved"
+    summary = json.loads(open(os.path.join(d, "summary.json")).read())
+    summary["migrations"] = []
+    open(os.path.join(d, "summary.json"), "w").write(json.dumps(summary))
+    assert set(A.probe_rows([d]).phase) == {"unmoved"}
