@@ -183,12 +183,17 @@ def test_breakeven_moves_a_long_session_once_it_has_lasted_the_break_even():
     w.syn()
     (d,) = decisions(w)
     be = prior_breakeven()
-    assert d["decision"] == "defer" and d["to"] == "pm1"
-    assert d["recheck_mono"] == pytest.approx(100 + be, abs=1e-3)
+    # on the priors: looked at again once, 30 s on, when it may be measured
+    assert d["decision"] == "defer" and d["to"] == "pm1" and d["rates"] == "prior"
+    assert d["recheck_mono"] == pytest.approx(130, abs=1e-3)
+    w.clock.t = w.engine.next_due()
+    w.run()
+    d = decisions(w)[-1]                   # still unmeasured: the priors' break-even
+    assert d["decision"] == "defer" and d["recheck_mono"] == pytest.approx(100 + be, abs=1e-3)
     assert w.engine.next_due() == pytest.approx(100 + be)
     w.clock.t = 100 + be - 1
     w.run()
-    assert len(decisions(w)) == 1 and w.hv.jobs == []
+    assert len(decisions(w)) == 2 and w.hv.jobs == []
     w.clock.t = w.engine.next_due()
     w.run()
     d = decisions(w)[-1]
@@ -258,8 +263,10 @@ def test_hysteresis_on_the_predicted_saving_applies_to_every_policy(frac, decisi
 def test_hysteresis_margin_delays_the_rent_or_buy_move():
     w = World(decision="breakeven", hysteresis_margin=0.5)
     w.syn()
-    assert decisions(w)[0]["recheck_mono"] == pytest.approx(100 + 1.5 * prior_breakeven(),
-                                                            abs=1e-3)
+    w.clock.t = w.engine.next_due()          # the early look (priors, still unmeasured)
+    w.run()
+    assert decisions(w)[-1]["recheck_mono"] == pytest.approx(100 + 1.5 * prior_breakeven(),
+                                                             abs=1e-3)
 
 
 def test_switching_off_drops_deferred_decisions():
@@ -294,11 +301,10 @@ def test_measured_rates_set_the_break_even():
     _feed(meter, 98.0, {1: 300, 2: 300, 3: 300})
     w.syn()
     assert decisions(w)[0]["rates"] == "prior"
-    be0 = prior_breakeven()
     for t in range(102, 962, 2):                      # measured: 300 packets/s on each switch
         _feed(meter, float(t), {1: 300, 2: 300, 3: 300}, t0=100.0)
     w.clock.t = w.engine.next_due()
-    assert w.clock.t == pytest.approx(100 + be0)
+    assert w.clock.t == pytest.approx(130)          # the deferral on priors, looked at again
     w.run()
     d = decisions(w)[-1]
     be = RAM * 0.788 * 3 / 1206 / 600                 # saving: s1 and s3, 300 each
@@ -307,6 +313,31 @@ def test_measured_rates_set_the_break_even():
     w.clock.t = 100 + be + 0.01
     w.run()
     assert decisions(w)[-1]["decision"] == "migrate"
+
+
+def test_a_measured_break_even_shorter_than_the_priors_moves_the_vm_sooner():
+    """Live, the deferral waited for the priors' 866 s although the session's
+    own rates gave 777 s: once measured, the measured break-even rules."""
+    w = World(decision="breakeven")
+    meter = RateMeter()
+    w.engine.net.rates = meter
+    w.syn()
+    be0 = prior_breakeven()
+    for t in range(102, 132, 2):                      # 600 packets/s per switch: twice the prior
+        _feed(meter, float(t), {1: 600, 2: 600, 3: 600}, t0=100.0)
+    w.clock.t = w.engine.next_due()
+    w.run()
+    d = decisions(w)[-1]
+    be = RAM * 0.788 * 3 / 1206 / 1200
+    assert d["rates"] == "measured" and d["breakeven_s"] == pytest.approx(be, rel=1e-3)
+    assert d["recheck_mono"] == pytest.approx(100 + be, rel=1e-3) and be < be0 / 1.9
+    for t in range(132, int(100 + be) + 4, 2):
+        _feed(meter, float(t), {1: 600, 2: 600, 3: 600}, t0=100.0)
+    w.clock.t = 100 + be + 0.01
+    w.run()
+    assert decisions(w)[-1]["decision"] == "migrate" and len(w.hv.jobs) == 1
+    # looked at early once only: 3 decisions in all
+    assert [x["decision"] for x in decisions(w)] == ["defer", "defer", "migrate"]
 
 
 def test_prediction_checked_against_libvirt_without_switch_statistics():
