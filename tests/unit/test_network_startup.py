@@ -130,3 +130,24 @@ def test_all_pairs_or_a_reproducible_sample():
     assert s1 == s2 and len(set(s1)) == 5 and set(s1) <= set(all_pairs(names))
     assert s1 == sorted(s1)                        # in the names' order
     assert all_pairs(names, sample=50) == all_pairs(names)
+
+
+def test_controllers_are_tuned_in_two_ovs_vsctl_calls(monkeypatch):
+    from testbed import ovs
+    calls = []
+
+    class Res:
+        def __init__(self, out=""):
+            self.returncode, self.stdout, self.stderr = 0, out, ""
+
+    def run(cmd, timeout=30):
+        calls.append(cmd)
+        return Res("[aa]\n[bb, cc]\n[]\n" if "get" in cmd else "")
+    monkeypatch.setattr(ovs, "_run", run)
+    ovs.tune_controllers(["s1", "s2", "s3"], max_backoff_ms=1000, inactivity_probe_ms=30000)
+    assert len(calls) == 2
+    assert calls[0].count("get") == 3 and "s3" in calls[0]
+    sets = [calls[1][k + 3:k + 5] for k, a in enumerate(calls[1]) if a == "set"]
+    assert [calls[1][k + 2] for k, a in enumerate(calls[1]) if a == "set"] == ["aa", "bb", "cc"]
+    assert sets[0] == ["max_backoff=1000", "inactivity_probe=30000"]
+    assert ovs.controller_uuids("[]\n") == []
