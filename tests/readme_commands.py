@@ -61,6 +61,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sudo .venv/bin/ovct check": ("run", "test_check_paper"),
     "sudo .venv/bin/ovct check --topo multisite --sites 6 --core 3 --no-vms":
         ("run", "test_check_multisite"),
+    "sudo .venv/bin/ovct check --topo multisite --sites 25 --clients 3 --core 5 --no-vms "
+    "--pairs 2000": ("elsewhere", "the same 100-host network and check (2,000 sampled pairs, "
+                     "first ping) run in CI from Python: tests/integration/test_multisite.py"),
     "sudo .venv/bin/ovct up --cli": ("run", "test_up_cli_scripted"),
     "sudo .venv/bin/ovct up --bw 100": ("run", "test_up_bw_interrupted"),
     "sudo .venv/bin/ovct up --delay 2ms": ("run", "test_up_delay"),
@@ -92,6 +95,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "python experiments/policy_sim.py --out results/policy-sim": (
         "elsewhere", "the simulation is unit-tested (tests/unit/test_policy_sim.py) and its "
         "committed folder results/policy-sim is what this line writes"),
+    "sudo python experiments/policy_live.py --out results/policy-live": (
+        "elsewhere", "two live runs of 26 min: an experiment with committed results "
+        "(results/policy-live), re-analysed in CI by its --plot-only line; its quick form "
+        "runs in CI (tests/integration/test_policy_live.py)"),
+    "python experiments/policy_live.py --plot-only --out results/policy-live":
+        ("run", "test_plot_only"),
+    "sudo python experiments/manysite.py --out results/manysite": (
+        "elsewhere", "6 guests for 4 min: an experiment with committed results "
+        "(results/manysite), re-analysed in CI by its --plot-only line; its quick form runs "
+        "in CI (tests/integration/test_manysite.py)"),
+    "python experiments/manysite.py --plot-only --out results/manysite": ("run", "test_plot_only"),
+    "sudo python experiments/bench_startup.py --out results/startup-scaling --stats-intervals 30": (
+        "elsewhere", "networks up to 250 hosts, tens of minutes: a benchmark with committed "
+        "results (results/startup-scaling), re-plotted in CI by its --plot-only line; a "
+        "100-host start-up runs in CI (tests/integration/test_multisite.py)"),
+    "python experiments/bench_startup.py --plot-only --out results/startup-scaling":
+        ("run", "test_plot_only"),
     "sudo python experiments/run_all.py --also sweep-bandwidth policy-sim": (
         "elsewhere", "the full profile plus two experiments; --also is unit-tested "
         "(tests/unit/test_run_all_also.py)"),

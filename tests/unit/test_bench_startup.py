@@ -26,7 +26,7 @@ def _row(hosts, ok=True, **kw):
                  switches_connected_s=1.0, links_discovered_s=2.0, hosts_learnt_s=3.0,
                  controller_cpu_s=5.0, controller_rss_mib=80.0, ovs_vswitchd_rss_mib=30.0,
                  flows_per_switch_median=40, flows_per_switch_max=90, ping_pairs=100,
-                 ping_pairs_reached=100)
+                 ping_pairs_reached=100, ping_check_s=4.0, stats_interval_s=5.0)
     r.update(kw)
     return r
 
