@@ -12,6 +12,7 @@ from functools import partial
 
 from testbed import ovs
 from testbed.controller_proc import ControllerClient
+from testbed.probes import reap
 from testbed.topology import Topology
 from testbed.wait import WaitTimeout, size_deadline, wait_until
 
@@ -29,16 +30,6 @@ def must(node, cmd: list[str]) -> str:
     if rc != 0:
         raise NetworkError(f"{node.name}: {' '.join(cmd)} failed ({rc}): {err.strip()}")
     return out
-
-
-def reap(proc, timeout: float = 5.0) -> None:
-    """Make sure a helper process has exited (killed if it has not)."""
-    if proc.poll() is None:
-        proc.kill()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 def run_all(nodes, command, timeout: float = 60.0) -> None:

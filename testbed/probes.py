@@ -26,7 +26,7 @@ from testbed.wait import wait_until
 FIRST_REPLY_WAIT_S = 5.0
 
 
-def _reap(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+def reap(proc: subprocess.Popen, timeout: float = 5.0) -> None:
     """Make sure ``proc`` has exited (SIGKILL if it does not) and is reaped."""
     if proc.poll() is None:
         proc.kill()
@@ -79,7 +79,7 @@ class Probes:
             return res
         finally:
             for _pair, proc in procs:
-                _reap(proc)
+                reap(proc)
 
     def start_ping(self, src: str, dst: str, interval: float = 0.01,
                    log: str | None = None) -> "BackgroundPing":
@@ -121,7 +121,7 @@ class Probes:
             res["mbit_s"] = res["end"]["sum_received"]["bits_per_second"] / 1e6
             return res
         finally:
-            _reap(srv, timeout=10)
+            reap(srv, timeout=10)
 
     def ping_all(self, count: int = 1, sample: int | None = None, seed: int = 0,
                  batch: int = 8, wait: float = FIRST_REPLY_WAIT_S
@@ -166,6 +166,6 @@ class BackgroundPing:
         except subprocess.TimeoutExpired:
             pass
         finally:
-            _reap(self.proc)
+            reap(self.proc)
         with open(self.path, encoding="utf-8", errors="replace") as fh:
             return pingmod.parse(fh.read(), self.src, self.dst)
