@@ -288,8 +288,9 @@ class Testbed:
              wait: float = 1.0):
         return self.probes.ping(src, dst, count, interval, wait)
 
-    def ping_pairs(self, pairs, count: int = 10, interval: float = 0.2, wait: float = 1.0):
-        return self.probes.ping_pairs(pairs, count, interval, wait)
+    def ping_pairs(self, pairs, count: int = 10, interval: float = 0.2, wait: float = 1.0,
+                   batch: int | None = None):
+        return self.probes.ping_pairs(pairs, count, interval, wait, batch=batch)
 
     def start_session(self, client: str, vm: str, log: str, port: int = 5900,
                       duration_s: float = 60.0, input_rate_hz: float = 2.0):

@@ -60,11 +60,19 @@ class Probes:
         return self.ping_pairs([(src, dst)], count, interval, wait)[(src, dst)]
 
     def ping_pairs(self, pairs, count: int = 10, interval: float = 0.2, wait: float = 1.0,
-                   timeout: float | None = None) -> dict[tuple[str, str], pingmod.PingResult]:
-        """Ping every (src, dst) pair at the same time; returns when all are
-        done.  Each may take ``timeout`` s (default ``count * interval + wait
-        + 30``); a ping still running then is killed, and the call raises
+                   timeout: float | None = None, batch: int | None = None
+                   ) -> dict[tuple[str, str], pingmod.PingResult]:
+        """Ping every (src, dst) pair at the same time (or ``batch`` pairs at
+        a time, one batch after the other); returns when all are done.  Each
+        may take ``timeout`` s (default ``count * interval + wait + 30``); a
+        ping still running then is killed, and the call raises
         TimeoutExpired."""
+        pairs = list(pairs)
+        if batch is not None and len(pairs) > batch:
+            res = {}
+            for k in range(0, len(pairs), batch):
+                res.update(self.ping_pairs(pairs[k:k + batch], count, interval, wait, timeout))
+            return res
         timeout = count * interval + wait + 30 if timeout is None else timeout
         procs = []
         try:
@@ -133,22 +141,22 @@ class Probes:
         slow path: under load that took over 1 s here, which is slow, not
         unreachable)."""
         pairs = all_pairs([h.name for h in self.topology.hosts], sample, seed)
-        res = {}
-        for k in range(0, len(pairs), batch):
-            res.update(self.ping_pairs(pairs[k:k + batch], count=count, interval=0.05,
-                                       wait=wait))
-        return res
+        return self.ping_pairs(pairs, count=count, interval=0.05, wait=wait, batch=batch)
+
+
+def sample_of(items: list, n: int | None, seed: int = 0) -> list:
+    """``n`` of ``items`` drawn at random (reproducibly for a ``seed``), in
+    their order; all of them when ``n`` is None or not smaller."""
+    if n is None or n >= len(items):
+        return list(items)
+    return [items[i] for i in sorted(random.Random(seed).sample(range(len(items)), n))]
 
 
 def all_pairs(names: list[str], sample: int | None = None,
               seed: int = 0) -> list[tuple[str, str]]:
     """Every ordered pair of distinct ``names``, or ``sample`` of them drawn
     at random (reproducibly for a ``seed``), in a stable order."""
-    pairs = [(a, b) for a in names for b in names if a != b]
-    if sample is not None and sample < len(pairs):
-        pairs = sorted(random.Random(seed).sample(pairs, sample),
-                       key=lambda p: (names.index(p[0]), names.index(p[1])))
-    return pairs
+    return sample_of([(a, b) for a in names for b in names if a != b], sample, seed)
 
 
 class BackgroundPing:
