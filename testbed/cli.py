@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import signal
 import sys
 import time
@@ -31,6 +30,7 @@ from testbed.controller_proc import ControllerError
 from testbed.fleet import FleetError
 from testbed.net import Testbed, TestbedError
 from testbed.network import NetworkError
+from testbed.probes import sample_of
 from testbed.runner import run_scenario
 from testbed.topology import CLIENT, KINDS, KVM_HOST, TopologyError, build
 from testbed.wait import WaitTimeout
@@ -97,7 +97,8 @@ def connectivity_report(tb, count: int, pairs: int | None = None) -> tuple[bool,
     res = tb.ping_all(count=1, sample=pairs)
     failed = [f"{a}->{b}" for (a, b), r in res.items() if r.received == 0]
     n = len(res)
-    what = "ordered host pairs" if pairs is None or pairs >= n else "sampled ordered host pairs"
+    hosts = len(tb.topology.hosts)
+    what = "sampled ordered host pairs" if n < hosts * (hosts - 1) else "ordered host pairs"
     firsts = sorted(r.rtts_ms[0] for r in res.values() if r.rtts_ms)
     slowest = f"; slowest first reply {firsts[-1]:.0f} ms" if firsts else ""
     print(f"connectivity: {n - len(failed)}/{n} {what} reachable on the first ping "
@@ -124,18 +125,16 @@ def connectivity_report(tb, count: int, pairs: int | None = None) -> tuple[bool,
                 print(f"    its console says Xvnc died and was restarted {restarts} time(s)")
             if not greet.startswith("RFB 003."):
                 failed.append(f"VNC of {vm.name}")
-    pairs = [(c.name, h.name) for c in clients for h in targets]
+    rtt_pairs = [(c.name, h.name) for c in clients for h in targets]
     # one pair at a time (side by side they would share 2 CPUs and each
     # other's queues); a large network's pairs: a random sample of them in
     # batches, summarised
-    table = len(pairs) <= RTT_TABLE_MAX
-    of = len(pairs)
-    if not table and len(pairs) > RTT_SAMPLE:
-        pairs = sorted(random.Random(0).sample(pairs, RTT_SAMPLE))
+    table = len(rtt_pairs) <= RTT_TABLE_MAX
+    of = len(rtt_pairs)
+    if not table:
+        rtt_pairs = sample_of(rtt_pairs, RTT_SAMPLE)
     batch = 1 if table else 32
-    results = {}
-    for k in range(0, len(pairs), batch):
-        results.update(tb.ping_pairs(pairs[k:k + batch], count=count, interval=0.05))
+    results = tb.ping_pairs(rtt_pairs, count=count, interval=0.05, batch=batch)
     for (src, dst), r in results.items():
         rows.append({"src": src, "dst": dst, "sent": r.transmitted,
                      "received": r.received, "rtt_min_ms": r.rtt_min_ms,
