@@ -173,6 +173,24 @@ def _detections(events: list[dict]) -> dict[int, dict]:
     return {e["session"]: e for e in E.of_type(events, E.OVCT_DETECT)}
 
 
+def _decisions(trials, events: list[dict]) -> list[tuple]:
+    """One run directory's decision rows (see :func:`decision_rows`)."""
+    det = _detections(events)
+    rows = []
+    for trial, cond, t0, t1, _ in trials:
+        for e in E.of_type(events, E.OVCT_DECISION):
+            if not t0 <= e["mono"] < t1:
+                continue
+            found = det.get(e["session"], {})
+            rows.append((trial, cond, e["session"], e["vm"], found.get("client_ip"),
+                         e["mono"] - t0, e["mono"] - found.get("detected_mono", np.nan),
+                         e["decision"], e.get("reason"), e.get("policy"), e.get("rates"),
+                         e.get("breakeven_s"), e.get("cost_packets"), e.get("cost_bytes"),
+                         e.get("saving_pps"), e.get("saving_bps"), e.get("from"),
+                         e.get("to")))
+    return rows
+
+
 def decision_rows(trial_dirs: list[str]) -> pd.DataFrame:
     """One row per ``ovct_decision`` (a rent-or-buy session has several: it
     is deferred at detection and decided again), with the session's age at
@@ -180,20 +198,7 @@ def decision_rows(trial_dirs: list[str]) -> pd.DataFrame:
     times in seconds since the trial's start."""
     rows = []
     for d in trial_dirs:
-        _summary, trials = _trial(d)
-        events = E.read(RunDir(d).events)
-        det = _detections(events)
-        for trial, cond, t0, t1, _ in trials:
-            for e in E.of_type(events, E.OVCT_DECISION):
-                if not t0 <= e["mono"] < t1:
-                    continue
-                found = det.get(e["session"], {})
-                rows.append((trial, cond, e["session"], e["vm"], found.get("client_ip"),
-                             e["mono"] - t0, e["mono"] - found.get("detected_mono", np.nan),
-                             e["decision"], e.get("reason"), e.get("policy"), e.get("rates"),
-                             e.get("breakeven_s"), e.get("cost_packets"), e.get("cost_bytes"),
-                             e.get("saving_pps"), e.get("saving_bps"), e.get("from"),
-                             e.get("to")))
+        rows += _decisions(_trial(d)[1], E.read(RunDir(d).events))
     return pd.DataFrame(rows, columns=DECISION_COLUMNS)
 
 
@@ -209,15 +214,16 @@ def session_rows(trial_dirs: list[str]) -> pd.DataFrame:
     last, whether its VM moved (a migration that completed) and at what
     session age it was decided, and the predicted break-even of that
     decision (of the last decision when it did not move)."""
-    dec = decision_rows(trial_dirs)
     rows = []
     for d in trial_dirs:
         _summary, trials = _trial(d)
         events = E.read(RunDir(d).events)
+        dec = pd.DataFrame(_decisions(trials, events), columns=DECISION_COLUMNS)
         ends = {e["session"]: e for e in E.of_type(events, E.OVCT_SESSION_END)}
         done = {e["session"] for e in E.of_type(events, E.OVCT_MIGRATION_DONE)}
-        for trial, _cond, t0, t1, _ in trials:
-            for sid, det in _detections(events).items():
+        detected = _detections(events)
+        for trial, cond, t0, t1, _ in trials:
+            for sid, det in detected.items():
                 if not t0 <= det["detected_mono"] < t1:
                     continue
                 ds = dec[(dec.trial == trial) & (dec.session == sid)]
@@ -225,7 +231,7 @@ def session_rows(trial_dirs: list[str]) -> pd.DataFrame:
                 moved = sid in done and not move.empty
                 key = move.iloc[-1] if moved else (ds.iloc[-1] if not ds.empty else None)
                 end = ends.get(sid)
-                rows.append((trial, _cond, sid, det["vm"], det["client_ip"],
+                rows.append((trial, cond, sid, det["vm"], det["client_ip"],
                              det["detected_mono"] - t0,
                              end["mono"] - t0 if end else np.nan,
                              end["duration_s"] if end else np.nan, len(ds),

@@ -126,8 +126,8 @@ def plot(tot: pd.DataFrame, mtot: pd.DataFrame, ses: pd.DataFrame, horizon: floa
     colours = {}
     for trial, g in tot.groupby("trial", sort=True):
         policy = g.condition.iloc[0]
+        first = policy not in colours              # label each policy's first trial only
         c = colours.setdefault(policy, f"C{len(colours)}")
-        first = sum(1 for t in tot.trial.unique() if t.startswith(policy + "-") and t < trial) == 0
         ax.plot(g.t_s, g.packets / 1e6, color=c, label=f"{policy}: all forwarding" if first else None)
         mg = mtot[mtot.trial == trial]
         ax.plot(mg.t_s, mg.packets / 1e6, color=c, ls="--",
