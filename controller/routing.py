@@ -284,7 +284,10 @@ class Router:
                 and pkt.ip_dst in self.held):
             return self._keep(pkt, data, dpid, in_port, now)
         if self.view.is_link_port(dpid, in_port):
-            return []   # only edge ports teach us where hosts are
+            # only edge ports teach us where hosts are; but a route miss here
+            # is a packet that outran its path's flows (one switch had them,
+            # the next not yet): deliver it, or a new path's first packet is lost
+            return self._deliver(pkt, data) if table_id == F.TABLE_ROUTE else []
         if not self.trust.admit((dpid, in_port), now):
             return []   # a flood from this port
         if table_id == F.TABLE_DETECT and pkt.eth_type == F.ETH_IPV4:
@@ -300,11 +303,14 @@ class Router:
                 out += self._learn(known.ip, known.mac, dpid, in_port, now)
         elif pkt.eth_type == F.ETH_IPV4 and pkt.ip_src and pkt.ip_dst:
             out += self._learn(pkt.ip_src, pkt.eth_src, dpid, in_port, now)
-            dst = self.view.hosts.get(pkt.ip_dst)
-            if dst is not None:
-                # flows were not there yet: deliver this one packet directly
-                out.append(F.PacketOut(dst.dpid, (dst.port,), data))
+            out += self._deliver(pkt, data)
         return out
+
+    def _deliver(self, pkt: Packet, data: bytes) -> list[F.Message]:
+        """A route miss for a known destination: its flows were not there
+        yet, so this one packet goes straight out of the destination's port."""
+        dst = self.view.hosts.get(pkt.ip_dst or "") if pkt.eth_type == F.ETH_IPV4 else None
+        return [] if dst is None else [F.PacketOut(dst.dpid, (dst.port,), data)]
 
     def _keep(self, pkt: Packet, data: bytes, dpid: int, in_port: int,
               now: float) -> list[F.Message]:
