@@ -33,6 +33,9 @@ DEB_PACKAGES=(
   # KVM hosts and the guest image
   qemu-system-x86 qemu-utils libvirt-daemon libvirt-daemon-driver-qemu
   libvirt-clients python3-libvirt debootstrap squashfs-tools cpio nftables
+  # cluster mode: ssh to the other servers; sshd for the stand-in servers
+  # (installed without starting or enabling the system's own sshd)
+  openssh-client openssh-server
 )
 
 missing=()
@@ -45,7 +48,25 @@ if [ "${#missing[@]}" -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # installing openssh-server must not start (or enable) an sshd of the
+  # system: cluster mode starts its own, by PID, only where asked
+  new_sshd=0
+  if ! dpkg-query -W -f='${Status}' openssh-server 2>/dev/null | grep -q 'install ok installed'; then
+    new_sshd=1
+  fi
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  rc=0
+  apt-get install -y -q --no-install-recommends "${missing[@]}" || rc=$?
+  if [ "$own_policy" -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
+  [ "$rc" -eq 0 ] || die "apt-get install failed ($rc)"
+  if [ "$new_sshd" -eq 1 ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable ssh.service >/dev/null 2>&1 || true
+  fi
 fi
 
 # QEMU: Debian 12's 7.2 loses guest memory writes during a live migration

@@ -26,6 +26,7 @@ from controller.hypervisor import HostSpec, MigrationError
 from controller.modes import UPDATE_MODES
 from controller.rundir import ROOT, RunDir, default_run
 from testbed import accel, guest_image, preflight, scenario
+from testbed.cluster import ClusterError, ClusterRun, parse_server
 from testbed.controller_proc import ControllerError
 from testbed.fleet import FleetError
 from testbed.net import Testbed, TestbedError
@@ -58,6 +59,20 @@ def _topology_args(p: argparse.ArgumentParser) -> None:
                    help="seconds between the controller's statistics polls")
     n.add_argument("--run-dir", help="where logs, events and statistics go "
                                      "(default runs/<topology>-<time>-<pid>)")
+    cl = p.add_argument_group(
+        "cluster mode", "the network spread over several servers with Mininet's cluster "
+        "edition (ssh to each server as root; see docs/CLUSTER.md); plain hosts only")
+    cl.add_argument("--servers", metavar="HOST[,HOST...]",
+                    help="the other servers (host, address or user@host); this "
+                         "machine, 'local', is the first and runs the controller")
+    cl.add_argument("--ssh-config", metavar="FILE",
+                    help="ssh client configuration for --servers (keys, ports)")
+    cl.add_argument("--standin", type=int, default=0, metavar="N",
+                    help="N stand-in servers on this machine (a namespace each, with "
+                         "its own Open vSwitch and sshd), named srv2, srv3, ...")
+    cl.add_argument("--place", action="append", default=[], metavar="SWITCH=SERVER",
+                    help="put a switch (and its hosts) on a server (default: sites "
+                         "round the servers, the core on 'local')")
     k = p.add_argument_group("KVM hosts")
     k.add_argument("--no-vms", action="store_true",
                    help="plain hosts only: no libvirtd, no guests")
@@ -72,12 +87,50 @@ def _topology(args):
                  **{p: getattr(args, p) for p in KINDS[args.topo].params})
 
 
+def _cluster(args, topo) -> ClusterRun | None:
+    """The cluster-mode options as a ClusterRun (None without them); a bad
+    option is an error before anything starts."""
+    if not (args.servers or args.standin or args.place or args.ssh_config):
+        return None
+    if args.standin < 0:
+        raise TestbedError("--standin: give a number of servers >= 1")
+    fixed = {}
+    for item in args.place:
+        sw, sep, srv = item.partition("=")
+        if not sep or not sw or not srv:
+            raise TestbedError(f"--place {item!r}: give SWITCH=SERVER")
+        fixed[sw] = srv
+    try:
+        servers = [parse_server(x) for x in args.servers.split(",")] if args.servers else []
+        run = ClusterRun(servers, args.standin, args.ssh_config, fixed)
+    except ClusterError as exc:
+        raise TestbedError(str(exc)) from None
+    if args.ssh_config and not os.path.isfile(args.ssh_config):
+        raise TestbedError(f"--ssh-config {args.ssh_config}: no such file")
+    run.place(topo)            # an unknown switch or server: TopologyError now
+    return run
+
+
+def cluster_line(topo, cluster: ClusterRun) -> str:
+    """Where the nodes run, in one line: per server its switches and hosts,
+    and how many switch links cross servers (each an ssh tunnel)."""
+    where = cluster.where
+    parts = []
+    for srv in cluster.names:
+        sws = [s.name for s in topo.switches if where[s.name] == srv]
+        hosts = [h.name for h in topo.hosts if where[h.name] == srv]
+        kind = " (stand-in)" if any(st.server.name == srv for st in cluster.standins) else ""
+        parts.append(f"{srv}{kind}: {len(sws)} switches ({', '.join(sws)}), {len(hosts)} hosts")
+    crossing = sum(where[ln.a] != where[ln.b] for ln in topo.switch_links())
+    return f"cluster: {'; '.join(parts)}; {crossing} switch links cross servers (ssh tunnels)"
+
+
 def _testbed(args):
     topo = _topology(args)
     return Testbed(topo, run_dir=args.run_dir,
                    stats_interval=args.stats_interval, link_bw=args.bw,
                    link_delay=args.delay, kvm=bool(topo.vms) and not args.no_vms,
-                   accel=args.accel)
+                   accel=args.accel, cluster=_cluster(args, topo))
 
 
 def cmd_preflight(_args) -> int:
@@ -267,6 +320,8 @@ def cmd_check(args) -> int:
         print(f"network '{tb.topology.name}' up in {time.monotonic() - t0:.1f} s "
               f"({len(tb.topology.switches)} switches, {len(tb.topology.hosts)} hosts, "
               f"OVS {tb.datapath} datapath); run dir {tb.run_dir}")
+        if tb.cluster:
+            print(cluster_line(tb.topology, tb.cluster))
         ok, _rows = connectivity_report(tb, args.count, args.pairs)
     print(f"\nnetwork stopped; {'OK' if ok else 'FAILED'}")
     return 0 if ok else 1
@@ -364,7 +419,7 @@ def main(argv=None) -> int:
     except (preflight.PreflightError, TestbedError) as exc:
         print(f"ovct: {exc}", file=sys.stderr)
         return 2
-    except (ControllerError, FleetError, NetworkError, WaitTimeout) as exc:
+    except (ControllerError, FleetError, NetworkError, WaitTimeout, ClusterError) as exc:
         # the testbed has stopped what it started; its logs stay in the run dir
         print(f"ovct: {exc}", file=sys.stderr)
         return 1

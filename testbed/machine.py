@@ -5,7 +5,8 @@ records (a process it lost track of would not be in them).
 :func:`snapshot` lists named network namespaces, host-side links of Mininet
 (``<node>-ethN``) and our guests' taps, OVS bridges, and the processes of
 the kinds the testbed starts (libvirtd, QEMU, Xvnc, our controller, thin
-clients, pings, iperf3, ``mnexec``-started shells); :func:`left_behind`
+clients, pings, iperf3, ``mnexec``-started shells, cluster mode's sshd,
+ssh and stand-in OVS) and the stand-in servers' veths; :func:`left_behind`
 compares two snapshots.
 """
 from __future__ import annotations
@@ -28,8 +29,14 @@ PROCESS_KINDS = {
     "ping": lambda name, cmd: name == "ping",
     "iperf3": lambda name, cmd: name == "iperf3",
     "mininet shell": lambda name, cmd: "mininet:" in cmd,
+    # cluster mode: the stand-in servers' sshd and OVS, and every ssh of a
+    # run (they read the ssh configuration in its run directory's cluster/)
+    "cluster sshd": lambda name, cmd: name == "sshd" and "/srv" in cmd and "sshd_config" in cmd,
+    "stand-in OVS": lambda name, cmd: name in ("ovsdb-server", "ovs-vswitchd")
+    and "/cluster/srv" in cmd,
+    "cluster ssh": lambda name, cmd: name == "ssh" and "/cluster/" in cmd,
 }
-_LINK = re.compile(r"^([\w.]+-eth\d+|vnet\d+|ovctg[AB])$")
+_LINK = re.compile(r"^([\w.]+-eth\d+|vnet\d+|ovctg[AB]|ovct-srv\d+)$")
 
 
 def _processes() -> set[str]:

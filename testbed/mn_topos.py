@@ -26,14 +26,16 @@ from testbed import topology as _topology  # noqa: E402
 class DataTopo(Topo):
     """A Mininet Topo built from a pure :class:`testbed.topology.Topology`."""
 
-    def build(self, topology: "_topology.Topology", link_opts=None, host_opts=None):
-        """``host_opts``: extra node options per host name (e.g. a host
-        class for KVM hosts)."""
+    def build(self, topology: "_topology.Topology", link_opts=None, host_opts=None,
+              switch_opts=None):
+        """``host_opts``, ``switch_opts``: extra node options per node name
+        (a host class for KVM hosts; the server of each node in cluster mode)."""
         self.topology = topology
         link_opts = dict(link_opts or {})
         host_opts = host_opts or {}
+        switch_opts = switch_opts or {}
         for s in topology.switches:
-            self.addSwitch(s.name, dpid=f"{s.dpid:016x}")
+            self.addSwitch(s.name, dpid=f"{s.dpid:016x}", **switch_opts.get(s.name, {}))
         for h in topology.hosts:
             self.addHost(h.name, ip=h.ip_cidr, mac=h.mac, **host_opts.get(h.name, {}))
         for ln in topology.links:

@@ -38,6 +38,7 @@ import time
 from controller import config as cfgmod
 from controller.rundir import RunDir, default_run
 from testbed import ovs, preflight
+from testbed.cluster import ClusterRun
 from testbed.controller_proc import ControllerClient, ControllerProcess
 from testbed.fleet import KvmFleet
 from testbed.network import EmulatedNetwork
@@ -61,13 +62,20 @@ class Testbed:
                  python: str = sys.executable, kvm: bool | None = None,
                  accel: str | None = None, vm_boot_timeout: float = 120.0,
                  host_memory_mib: int = 2048, host_cpus: int = 2,
-                 ovct: dict | None = None):
+                 ovct: dict | None = None, cluster: ClusterRun | None = None):
         self.topology = topology.validate()
         self.kvm = bool(topology.vms) if kvm is None else kvm
+        #: cluster mode (the network over several servers), or None
+        self.cluster = cluster
+        if cluster is not None and self.kvm:
+            raise TestbedError("cluster mode runs the network only: KVM hosts on other "
+                               "servers are not supported yet (use plain hosts: --no-vms)")
         # the controller's policy; validated now so a bad one fails early
         self.policy = cfgmod.parse(ovct or {}, "ovct policy", cfgmod.Policy)
         self.rundir = RunDir(run_dir or default_run(topology.name, pid=True))
         self.run_dir = self.rundir.path
+        if cluster is not None and not cluster.has_workdir:
+            cluster.use_workdir(os.path.join(self.run_dir, "cluster"))
         self.stats_interval = stats_interval
         self.link_bw = link_bw
         self.link_delay = link_delay
@@ -99,7 +107,9 @@ class Testbed:
         self.stop()
 
     def start(self) -> None:
-        preflight.check(preflight.NETWORK + (preflight.KVM if self.kvm else ()))
+        preflight.check(preflight.NETWORK + (preflight.KVM if self.kvm else ())
+                        + (preflight.CLUSTER if self.cluster else ())
+                        + (preflight.STANDIN if self.cluster and self.cluster.standins else ()))
         if self.link_delay and not ovs.netem_available():
             raise TestbedError(
                 f"link delay {self.link_delay!r} needs the sch_netem qdisc, which "
@@ -115,9 +125,15 @@ class Testbed:
         if self.fleet:
             self.fleet.prepare()
         self._write_meta()
+        if self.cluster:
+            self.cluster.start_servers()
+            self._write_meta(cluster={"servers": self.cluster.names,
+                                      "standins": len(self.cluster.standins),
+                                      "placement": self.cluster.place(self.topology)})
         self.controller_proc.start(self.controller_config())
         self.network = EmulatedNetwork(self.topology, self.client, self.datapath,
-                                       self.link_bw, self.link_delay, self.timeout)
+                                       self.link_bw, self.link_delay, self.timeout,
+                                       cluster=self.cluster)
         self.network.start(self.controller_port,
                            self.fleet.host_opts() if self.fleet else None)
         self.network.wait_ready()
@@ -168,6 +184,8 @@ class Testbed:
             except Exception as exc:  # keep going: the controller must stop too
                 errors.append(f"mininet stop: {exc}")
         self.controller_proc.stop()
+        if self.cluster:
+            errors += self.cluster.stop()
         if self.fleet:
             shutil.rmtree(self.fleet.state_root, ignore_errors=True)
         if errors:
@@ -178,6 +196,8 @@ class Testbed:
         out = self.fleet.leftovers() if self.fleet else []
         if self.network is not None:
             out += self.network.leftovers()
+        if self.cluster:
+            out += self.cluster.leftovers()
         return out
 
     # -- the parts, as users of Testbed know them ---------------------------------------

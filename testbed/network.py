@@ -10,7 +10,8 @@ import subprocess
 import time
 from functools import partial
 
-from testbed import ovs
+from testbed import cluster as cluster_mod
+from testbed import ovs, procs
 from testbed.controller_proc import ControllerClient
 from testbed.probes import reap
 from testbed.topology import Topology
@@ -57,8 +58,11 @@ class EmulatedNetwork:
 
     def __init__(self, topology: Topology, client: ControllerClient, datapath: str,
                  link_bw: float | None = None, link_delay: str | None = None,
-                 timeout: float = 60.0):
+                 timeout: float = 60.0, cluster=None):
+        """``cluster``: a :class:`testbed.cluster.ClusterRun` whose servers are
+        up (cluster mode), or None (every node here)."""
         self.topology = topology
+        self.cluster = cluster
         self.client = client
         self.datapath = datapath
         self.link_bw = link_bw
@@ -66,6 +70,7 @@ class EmulatedNetwork:
         self.timeout = timeout
         self.net = None
         self.host_pids: list[int] = []
+        self._host_seen: dict[int, tuple | None] = {}
         self.intfs: list[str] = []
         self.lldp_nudged_ports: list[tuple[str, int]] = []
         #: seconds per start-up step (build, start, hosts_configured,
@@ -92,13 +97,32 @@ class EmulatedNetwork:
             link_opts["bw"] = self.link_bw
         if self.link_delay:
             link_opts["delay"] = self.link_delay
+        host_opts = dict(host_opts or {})
+        switch_opts: dict = {}
+        host_cls, switch_cls, link_cls = None, OVSSwitch, TCLink if link_opts else Link
+        if self.cluster is not None:
+            # Mininet's cluster edition: nodes on other servers over ssh,
+            # links between servers as ssh tunnels
+            if link_opts:
+                raise NetworkError("cluster mode: link bandwidth/delay are not supported "
+                                   "(Mininet's tunnels are plain links)")
+            host_cls, switch_cls, link_cls = cluster_mod.mininet_classes(
+                self.cluster.ssh_config)
+            self.cluster.place(self.topology)
+            for h in self.topology.hosts:
+                host_opts[h.name] = {**self.cluster.node_opts(h.name),
+                                     **host_opts.get(h.name, {})}
+            switch_opts = {s.name: self.cluster.node_opts(s.name)
+                           for s in self.topology.switches}
+            self.cluster.start_forwards(controller_port)
         self.net = Mininet(
-            topo=DataTopo(self.topology, link_opts=link_opts, host_opts=host_opts or {}),
-            switch=partial(OVSSwitch, protocols="OpenFlow13", failMode="secure",
+            topo=DataTopo(self.topology, link_opts=link_opts, host_opts=host_opts,
+                          switch_opts=switch_opts),
+            switch=partial(switch_cls, protocols="OpenFlow13", failMode="secure",
                            datapath=self.datapath),
-            controller=None, link=TCLink if link_opts else Link,
+            controller=None, link=link_cls,
             autoSetMacs=False, autoStaticArp=False, build=False,
-            waitConnected=False)
+            waitConnected=False, **({"host": host_cls} if host_cls else {}))
         class Controller(RemoteController):
             def checkListening(self):
                 """Mininet checks with `echo A | telnet ...`, which reads
@@ -109,8 +133,11 @@ class EmulatedNetwork:
         self.net.build()
         # every Mininet node has a shell: hosts, switches, and the remote
         # controller's node too (whose stop() does nothing)
-        self.host_pids = [n.pid for n in (*self.net.hosts, *self.net.switches,
-                                          *self.net.controllers)]
+        # (a node on another server: its pid is there; here, its ssh is)
+        self.host_pids = [n.shell.pid if getattr(n, "isRemote", False) else n.pid
+                          for n in (*self.net.hosts, *self.net.switches,
+                                    *self.net.controllers)]
+        self._host_seen = {pid: procs.identity(pid) for pid in self.host_pids}
         self.intfs = [i.name for n in (*self.net.hosts, *self.net.switches)
                       for i in n.intfList() if i.name != "lo"]
         self._lap("build")
@@ -118,7 +145,8 @@ class EmulatedNetwork:
         self._lap("start")
         self.controller_port = controller_port
         # a restarted controller is back in <= 1 s; a busy one is not dropped
-        ovs.tune_controllers([s.name for s in self.net.switches])
+        for run, names in self._by_server([s.name for s in self.net.switches]):
+            ovs.tune_controllers(names, run=run)
         # every host at once: one shell per host, all running side by side
         # (one after another, three commands per host took ~1 s per 10 hosts)
         run_all(self.net.hosts, lambda h: [
@@ -132,11 +160,34 @@ class EmulatedNetwork:
                 h.setup_bridge(spec.ip_cidr, spec.mac)
         # per-interface, in the root namespace: keeps IPv6 noise off the
         # switch ports (no global sysctl is touched); one sysctl for all
-        ports = [i.name for s in self.net.switches for i in s.intfList() if i.name != "lo"]
-        if ports:
-            subprocess.run(["sysctl", "-qw"] + [f"net.ipv6.conf.{p}.disable_ipv6=1"
-                                                 for p in ports], capture_output=True)
+        for run, names in self._by_server([s.name for s in self.net.switches]):
+            ports = [i.name for n in names for i in self.net[n].intfList() if i.name != "lo"]
+            if ports:
+                run(["sysctl", "-qw"] + [f"net.ipv6.conf.{p}.disable_ipv6=1" for p in ports])
         self._lap("hosts_configured")
+
+    def _run_here(self, cmd: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    def _runner(self, node: str):
+        """How to run a command on ``node``'s server (root namespace)."""
+        if self.cluster is None:
+            return self._run_here
+        srv = self.cluster.where.get(node, cluster_mod.LOCAL)
+        return partial(self.cluster.run_on, srv)
+
+    def _by_server(self, names: list[str], running_only: bool = False):
+        """``names`` grouped by server: [(run, names)], this machine first
+        (``running_only``: only servers still there: a stopped stand-in's
+        bridges went with its Open vSwitch)."""
+        if self.cluster is None:
+            return [(self._run_here, names)] if names else []
+        groups: dict[str, list[str]] = {}
+        for n in names:
+            groups.setdefault(self.cluster.where.get(n, cluster_mod.LOCAL), []).append(n)
+        return [(partial(self.cluster.run_on, srv), groups[srv])
+                for srv in self.cluster.names if srv in groups
+                and not (running_only and not self.cluster.running(srv))]
 
     def _lap(self, step: str) -> None:
         """Where start-up time goes: seconds since the previous step."""
@@ -251,7 +302,8 @@ class EmulatedNetwork:
     # -- forensics and tear-down -------------------------------------------------------
     def flows(self) -> dict[str, str]:
         """Every switch's flow tables as ``ovs-ofctl`` prints them."""
-        return {s.name: ovs.dump_flows(s.name) for s in self.topology.switches}
+        return {s.name: ovs.dump_flows(s.name, run=self._runner(s.name))
+                for s in self.topology.switches}
 
     def dump_flows(self, dest: str) -> str:
         os.makedirs(dest, exist_ok=True)
@@ -271,18 +323,32 @@ class EmulatedNetwork:
             finally:
                 for c in net.controllers:
                     c.terminate()
+                self._reap_shells()
+
+    def _reap_shells(self, grace: float = 5.0) -> None:
+        """Wait for the node shells Mininet ended.  Cluster mode's shells
+        leave their own process group (Mininet's cluster classes detach
+        them), so they end only once their terminal closes: not always by
+        the time ``net.stop()`` returns.  One still there after ``grace``
+        is killed, by PID, while it is still the process we started."""
+        def alive() -> list:
+            return [p for pid, seen in self._host_seen.items()
+                    if seen and (p := procs.same_process(pid, seen)) is not None]
+        try:
+            wait_until(lambda: not alive(), grace, "the node shells to end", interval=0.05)
+        except WaitTimeout:
+            for p in alive():
+                LOG.warning("node shell pid %d still there after %g s: killed", p.pid, grace)
+                p.kill()
 
     def leftovers(self) -> list[str]:
         """What of the network is still around (nothing after stop())."""
-        out = []
-        for pid in self.host_pids:
-            try:
-                os.kill(pid, 0)
-                out.append(f"host shell pid {pid}")
-            except ProcessLookupError:
-                pass
-        bridges = set(ovs.list_bridges())
-        out += [f"bridge {s.name}" for s in self.topology.switches if s.name in bridges]
+        out = [f"host shell pid {pid}" for pid, seen in self._host_seen.items()
+               if seen and procs.same_process(pid, seen) is not None]
+        for run, names in self._by_server([s.name for s in self.topology.switches],
+                                          running_only=True):
+            bridges = set(ovs.list_bridges(run=run))
+            out += [f"bridge {n}" for n in names if n in bridges]
         existing = set(os.listdir("/sys/class/net"))
         out += [f"interface {i}" for i in self.intfs if i in existing]
         return out

@@ -59,13 +59,15 @@ def netem_available() -> bool:
     return res.returncode == 0
 
 
-def dump_flows(bridge: str) -> str:
-    res = _run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge])
+def dump_flows(bridge: str, run=None) -> str:
+    """``run``: how a command is run (here by default; a cluster-mode
+    switch's server over ssh)."""
+    res = (run or _run)(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge])
     return res.stdout + res.stderr
 
 
-def list_bridges() -> list[str]:
-    res = _run(["ovs-vsctl", "--timeout=5", "list-br"])
+def list_bridges(run=None) -> list[str]:
+    res = (run or _run)(["ovs-vsctl", "--timeout=5", "list-br"])
     return res.stdout.split() if res.returncode == 0 else []
 
 
@@ -99,16 +101,17 @@ def disconnect_controller(bridge: str) -> None:
 
 
 def tune_controllers(bridges: list[str], max_backoff_ms: int = RECONNECT_MAX_BACKOFF_MS,
-                     inactivity_probe_ms: int = INACTIVITY_PROBE_MS) -> None:
+                     inactivity_probe_ms: int = INACTIVITY_PROBE_MS, run=None) -> None:
     """``max_backoff`` and ``inactivity_probe`` on every controller record
     of ``bridges``, in two ovs-vsctl calls whatever their number (one pair
     of calls per bridge took seconds at 60 switches)."""
     if not bridges:
         return
+    run = run or _run
     get = ["ovs-vsctl", "--timeout=30"]
     for b in bridges:
         get += ["--", "get", "Bridge", b, "controller"]
-    res = _run(get)
+    res = run(get)
     if res.returncode != 0:
         raise OvsError(f"ovs-vsctl: the bridges' controllers: {res.stderr.strip()}")
     uuids = controller_uuids(res.stdout)
@@ -118,7 +121,7 @@ def tune_controllers(bridges: list[str], max_backoff_ms: int = RECONNECT_MAX_BAC
     for uuid in uuids:
         cmd += ["--", "set", "Controller", uuid, f"max_backoff={int(max_backoff_ms)}",
                 f"inactivity_probe={int(inactivity_probe_ms)}"]
-    res = _run(cmd)
+    res = run(cmd)
     if res.returncode != 0:
         raise OvsError(f"ovs-vsctl: controller max_backoff/inactivity_probe: "
                        f"{res.stderr.strip()}")

@@ -65,6 +65,19 @@ KVM = (
 )
 
 
+#: cluster mode (Mininet's cluster edition runs ssh and sudo) ...
+CLUSTER = (
+    Requirement("ssh", "command", debian="openssh-client"),
+    Requirement("sudo", "command", debian="sudo"),
+)
+#: ... and its stand-in servers on this machine (their own sshd)
+STANDIN = (
+    Requirement("sshd", "command", debian="openssh-server"),
+    Requirement("ssh-keygen", "command", debian="openssh-client"),
+    Requirement("ovsdb-tool", "command", debian="openvswitch-switch"),
+)
+
+
 class PreflightError(RuntimeError):
     pass
 

@@ -326,3 +326,36 @@ def build(name: str, **params) -> Topology:
         return factory(**params)
     except TypeError as exc:
         raise TopologyError(f"topology {name!r}: {exc}") from None
+
+
+def place(topology: Topology, servers: list[str],
+          fixed: dict[str, str] | None = None) -> dict[str, str]:
+    """Cluster mode: which server each switch and host runs on.
+
+    The first server (the controller's) keeps the switches without hosts
+    (the core); the switches with hosts (the sites) go round the servers in
+    name order, the first site to the first server; every host goes with
+    its switch, so only switch-to-switch links cross servers.  ``fixed``
+    names a server for some switches (their hosts follow them).  Raises
+    :class:`TopologyError` for an unknown server or switch."""
+    if not servers:
+        raise TopologyError("cluster placement needs at least one server")
+    if len(set(servers)) != len(servers):
+        raise TopologyError(f"servers named twice: {servers}")
+    fixed = dict(fixed or {})
+    names = {s.name for s in topology.switches}
+    for sw, srv in fixed.items():
+        if sw not in names:
+            raise TopologyError(f"placement names switch {sw!r}, which the topology "
+                                f"does not have (switches: {', '.join(sorted(names))})")
+        if srv not in servers:
+            raise TopologyError(f"placement puts {sw} on server {srv!r}, which is not one "
+                                f"of the servers ({', '.join(servers)})")
+    with_hosts = sorted({topology.attachment(h.name)[0] for h in topology.hosts})
+    where = {s.name: servers[0] for s in topology.switches}
+    for i, sw in enumerate(with_hosts):
+        where[sw] = servers[i % len(servers)]
+    where.update(fixed)
+    for h in topology.hosts:
+        where[h.name] = where[topology.attachment(h.name)[0]]
+    return where

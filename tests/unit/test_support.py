@@ -51,7 +51,8 @@ def test_setup_script_installs_every_debian_package_preflight_names():
     text = open(os.path.join(ROOT, "scripts", "setup.sh")).read()
     block = re.search(r"^DEB_PACKAGES=\((.*?)^\)", text, re.S | re.M).group(1)
     listed = {w for line in block.splitlines() for w in line.split("#", 1)[0].split()}
-    wanted = {r.debian for r in preflight.NETWORK + preflight.KVM if r.debian}
+    wanted = {r.debian for r in preflight.NETWORK + preflight.KVM + preflight.CLUSTER
+              + preflight.STANDIN if r.debian}
     assert wanted <= listed, wanted - listed
 
 
