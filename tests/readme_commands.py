@@ -64,6 +64,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sudo .venv/bin/ovct check --topo multisite --sites 25 --clients 3 --core 5 --no-vms "
     "--pairs 2000": ("elsewhere", "the same 100-host network and check (2,000 sampled pairs, "
                      "first ping) run in CI from Python: tests/integration/test_multisite.py"),
+    "sudo .venv/bin/ovct check --topo multisite --sites 4 --core 3 --no-vms --standin 1":
+        ("run", "test_check_cluster_standin"),
+    "sudo .venv/bin/ovct up --no-vms --standin 1": ("run", "test_up_cluster_interrupted"),
     "sudo .venv/bin/ovct up --cli": ("run", "test_up_cli_scripted"),
     "sudo .venv/bin/ovct up --bw 100": ("run", "test_up_bw_interrupted"),
     "sudo .venv/bin/ovct up --delay 2ms": ("run", "test_up_delay"),

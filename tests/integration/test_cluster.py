@@ -4,8 +4,14 @@ path a real two-machine run takes: remote nodes as shells over ssh, the
 link between servers as an ssh Ethernet tunnel, the remote switches
 reaching the controller through an ``ssh -R`` forward to their own
 127.0.0.1."""
+import os
+import subprocess
+
+import pytest
+
 from testbed import machine, ovs
-from testbed.cluster import ClusterRun
+from testbed.cluster import ClusterError, ClusterRun
+from testbed.net import Testbed
 from testbed.topology import paper_topology
 from tests.integration.conftest import finish, start
 
@@ -42,3 +48,20 @@ def test_the_paper_network_over_two_servers(attach):
     finally:
         finish(tb, before)
     assert not cluster.leftovers()
+
+
+def test_a_namespace_of_that_name_is_refused_and_left_alone(tmp_path):
+    """Someone's ``ovct-srv2`` exists: the run stops before the network,
+    names it, and neither deletes it nor leaves anything of its own."""
+    subprocess.run(["ip", "netns", "add", "ovct-srv2"], check=True)
+    try:
+        before = machine.snapshot()
+        tb = Testbed(paper_topology(), run_dir=str(tmp_path / "run"), kvm=False,
+                     cluster=ClusterRun(standins=1))
+        with pytest.raises(ClusterError, match="ovct-srv2 exists already"):
+            tb.__enter__()
+        assert os.path.exists("/run/netns/ovct-srv2")
+        assert not tb.leftovers()
+        assert not machine.left_behind(before)
+    finally:
+        subprocess.run(["ip", "netns", "del", "ovct-srv2"], check=True)

@@ -143,6 +143,31 @@ def test_check_multisite(clean_machine):
     assert "network 'multisite" in p.stdout and "OK" in p.stdout.splitlines()[-1]
 
 
+def test_check_cluster_standin(clean_machine):
+    """Cluster mode with a stand-in second server: the network over both,
+    two switch links tunnelled, every pair reachable."""
+    p = run("sudo .venv/bin/ovct check --topo multisite --sites 4 --core 3 --no-vms "
+            "--standin 1", "test_check_cluster_standin", 600)
+    assert ("cluster: local: 5 switches (c1, c2, c3, e1, e3), 6 hosts; srv2 (stand-in): "
+            "2 switches (e2, e4), 6 hosts; 2 switch links cross servers (ssh tunnels)"
+            ) in p.stdout
+    assert "132/132 ordered host pairs" in p.stdout, p.stdout[-2000:]
+    assert "OK" in p.stdout.splitlines()[-1]
+
+
+def test_up_cluster_interrupted(clean_machine):
+    """Ctrl-C on a cluster-mode `up`: both servers' nodes, the tunnels, the
+    forward and the stand-in (sshd, OVS, namespace) are gone (the fixture
+    looks at the machine)."""
+    up = Background("sudo .venv/bin/ovct up --no-vms --standin 1", "test_up_cluster_interrupted")
+    try:
+        up.wait_for("Ctrl-C to stop", 300)
+    finally:
+        rc = up.stop(signal.SIGINT, 120)
+    assert rc == 0
+    assert "stopped; everything started was stopped" in up.text()
+
+
 def test_up_where_migrate(clean_machine):
     up = Background("sudo .venv/bin/ovct up", "test_up_where_migrate")
     try:
