@@ -82,6 +82,8 @@ def run_size(sites: int, run: int, pairs: int, out: str, stats_interval: float =
     row = {"sites": sites, "core": core, "hosts": len(topo.hosts),
            "switches": len(topo.switches), "links": len(topo.switch_links()), "run": run,
            "stats_interval_s": stats_interval,
+           # rows are added run by run: each says which code measured it
+           "git_commit": common.metadata({})["git_commit"][:12],
            "ok": False, "error": None}
     vs = ovs_vswitchd_pid()
     t0 = time.monotonic()
@@ -185,6 +187,8 @@ def main(argv=None) -> int:
     p.add_argument("--sites", type=int, nargs="+", default=DEFAULT_SITES,
                    help=f"sizes, in sites of 5 hosts (default {DEFAULT_SITES})")
     p.add_argument("--runs", type=int, default=1, help="runs per size")
+    p.add_argument("--first-run", type=int, default=1,
+                   help="number of the first run (to add runs to a folder's rows)")
     p.add_argument("--stats-intervals", type=float, nargs="+", default=[5.0],
                    help="the controller's statistics intervals to try, s (default 5)")
     p.add_argument("--pairs", type=int, default=1000,
@@ -198,7 +202,8 @@ def main(argv=None) -> int:
         # rows already in the folder are kept: sizes can be added run by run
         rows = pd.read_csv(csv).to_dict("records") if os.path.exists(csv) else []
         t0 = time.monotonic()
-        plan = [(s, r, si) for r in range(1, args.runs + 1) for si in args.stats_intervals
+        plan = [(s, r, si) for r in range(args.first_run, args.first_run + args.runs)
+                for si in args.stats_intervals
                 for s in args.sites]
         for k, (sites, run, si) in enumerate(plan, 1):
             print(f"[{k}/{len(plan)}] {sites} sites, run {run}, statistics every {si:g} s "
