@@ -339,6 +339,8 @@ def cmd_up(args) -> int:
     with _testbed(args) as tb:
         print(f"network '{tb.topology.name}' up; controller 127.0.0.1:"
               f"{tb.controller_port}; run dir {tb.run_dir}")
+        if tb.cluster:
+            print(cluster_line(tb.topology, tb.cluster))
         if tb.kvm:
             print(f"VMs ({tb.accel}): " + ", ".join(
                 f"{vm} on {host}" for vm, host in sorted(tb.hv.placement().items())))
@@ -356,7 +358,8 @@ def cmd_up(args) -> int:
                 signal.signal(signal.SIGTERM, _terminated)
                 CLI(tb.net)
             else:
-                print("in another shell: ovct where | ovct migrate vm1 pm1;  Ctrl-C to stop")
+                hint = "in another shell: ovct where | ovct migrate vm1 pm1;  " if tb.kvm else ""
+                print(f"{hint}Ctrl-C to stop")
                 signal.pause()
         except (KeyboardInterrupt, Terminated):
             pass        # Ctrl-C or SIGTERM is how `up` is meant to end
