@@ -13,12 +13,12 @@ from controller import flows as F
 from controller import policies as P
 from controller.config import Policy
 from controller.cost import Rates
+from controller.events import Decision, PredictionCheck
 from controller.fake_hypervisor import FakeHypervisor
 from controller.hypervisor import HostSpec, HypervisorError
 from controller.ovct import HostSeen, Ovct, Session
 from controller.routernet import RouterNetwork
 from controller.routing import Update, VncConnection
-
 from tests.unit.world import VM1, VM1_MAC, VM2, World
 
 FAR = [(2, 1), (1, 2), (3, 2)]        # tcl1 -> vm1 on pm2
@@ -178,6 +178,7 @@ def test_a_retransmitted_early_answer_does_not_keep_it_waiting_longer():
 
 
 def test_a_reset_forgets_the_syn_so_a_late_answer_makes_no_session():
+    """A reset ends a SYN still waiting for its answer: the answer after it makes no session."""
     w = World()
     w.syn(accepted=False)
     w.syn(flags=F.TCP_RST)
@@ -187,12 +188,14 @@ def test_a_reset_forgets_the_syn_so_a_late_answer_makes_no_session():
 
 
 def test_an_input_of_an_unknown_kind_is_refused_with_a_message():
+    """The engine refuses an input that is none of its kinds, and says what it got."""
     w = World()
     with pytest.raises(TypeError, match=r"^not an OVCT input: 'what'$"):
         w.engine.handle("what")
 
 
 def test_a_session_end_reports_its_duration_to_the_millisecond():
+    """A session's end is logged with its reason and its length rounded to the millisecond."""
     w = World(enabled=False)
     w.syn()
     w.clock.t += 12.3456789
@@ -204,6 +207,7 @@ def test_a_session_end_reports_its_duration_to_the_millisecond():
 # -- phase 2: the decision's reasons and candidates -----------------------------------------
 
 def test_a_second_session_to_a_moving_vm_stays_with_the_reason_spelt_out():
+    """A second session to a VM whose migration is in flight stays, and says so."""
     w = World()
     w.syn(sport=40000)
     w.syn(client="tcl2", sport=40001)
@@ -212,6 +216,8 @@ def test_a_second_session_to_a_moving_vm_stays_with_the_reason_spelt_out():
 
 
 def test_a_vm_already_on_the_nearest_host_stays_with_the_empty_search_recorded():
+    """A VM already next to its client stays: the decision records its distance
+    and an empty candidate list."""
     w = World()
     by_hand(w, "vm1", "pm2", "pm1")
     w.arp(VM1, VM1_MAC, 2, 4)
@@ -239,6 +245,8 @@ def test_the_hold_time_reason_says_how_long_ago_and_ends_at_exactly_the_hold_tim
 
 
 def test_a_host_that_cannot_be_asked_is_a_refused_candidate():
+    """A closer host whose hypervisor cannot be asked is listed as a refused
+    candidate with the error."""
     w = World()
     w.hv.down.add("pm1")
     w.syn()
@@ -249,6 +257,8 @@ def test_a_host_that_cannot_be_asked_is_a_refused_candidate():
 
 
 def test_a_busy_candidate_is_refused_with_its_idle_cpus_to_the_thousandth():
+    """A closer host with too few idle CPUs is refused; the candidate lists its
+    free memory and idle CPUs (to 0.001)."""
     w = World(min_idle_cpus=1.9)
     w.hv.add_vm("pm1", "hog", "10.0.0.150", "52:54:00:00:00:99", 256, cpu_used=0.12345)
     w.syn()
@@ -259,6 +269,7 @@ def test_a_busy_candidate_is_refused_with_its_idle_cpus_to_the_thousandth():
 
 
 def test_a_candidate_with_exactly_the_idle_cpus_needed_is_taken():
+    """A host with exactly the idle CPUs the policy asks for has room."""
     w = World(min_idle_cpus=2.0)
     w.syn()
     d = w.event("ovct_decision")[0]
@@ -303,6 +314,8 @@ def test_a_fresh_engine_can_decide_before_any_inventory_read():
 
 
 def test_the_cost_unit_bytes_makes_the_break_even_one_of_bytes():
+    """With cost_unit bytes the predicted break-even is the cost in bytes over
+    the saving in bytes/s (not packets')."""
     w = World(cost_unit="bytes")
     w.syn()
     d = w.event("ovct_decision")[0]
@@ -327,6 +340,8 @@ class Recorder(P.Decider):
 
 
 def test_a_policy_that_reads_no_history_is_told_no_past_session():
+    """A policy that reads no history is given 0 past sessions and no expected
+    time left, with the move's two switches."""
     w = World()
     w.engine.decider = rec = Recorder()
     w.syn()
@@ -337,6 +352,8 @@ def test_a_policy_that_reads_no_history_is_told_no_past_session():
 
 
 def test_a_recheck_that_decides_clears_the_sessions_recheck_time():
+    """A deferred decision is taken again at its recheck time; once decided,
+    the session has no recheck time left."""
     w = World()
     w.engine.decider = Recorder([P.DEFER, P.MIGRATE])
     w.syn()
@@ -349,6 +366,7 @@ def test_a_recheck_that_decides_clears_the_sessions_recheck_time():
 
 
 def test_the_deferred_decision_records_the_reason_and_the_recheck_to_the_microsecond():
+    """A deferred decision says where and why, and when it is taken again (to the microsecond)."""
     w = World(decision="breakeven")
     w.clock.t = 100.1234567
     w.syn()
@@ -397,6 +415,7 @@ def test_the_expected_time_left_rests_on_the_clients_own_sessions():
 # -- switching OVCT on and off --------------------------------------------------------------
 
 def test_switching_on_records_when_and_why_by_default_nothing():
+    """Switching OVCT on is logged with when, and why (empty unless given)."""
     w = World(enabled=False)
     w.engine.set_enabled(True)
     assert w.event("ovct_enabled") == [{"why": "", "switched_mono": 100.0, "changed": True,
@@ -404,6 +423,7 @@ def test_switching_on_records_when_and_why_by_default_nothing():
 
 
 def test_switching_on_when_already_on_decides_nothing_again():
+    """Switching OVCT on while it is on changes nothing: no session is decided again."""
     w = World()
     by_hand(w, "vm1", "pm2", "pm1")
     w.arp(VM1, VM1_MAC, 2, 4)
@@ -417,6 +437,8 @@ def test_switching_on_when_already_on_decides_nothing_again():
 
 
 def test_switching_on_again_skips_a_session_whose_vm_is_moving():
+    """Switched off and on during a migration: the session whose VM is moving
+    is not decided again."""
     w = World()
     w.syn()
     w.engine.set_enabled(False, "off")
@@ -461,6 +483,7 @@ def test_a_waiting_decision_is_taken_again_where_the_vm_runs_now():
 # -- phase 3 -----------------------------------------------------------------------------------
 
 def test_the_migration_timeout_reaches_the_hypervisor():
+    """The policy's migration timeout is the one the hypervisor enforces."""
     w = World(migration_timeout_s=3)
     w.syn()
     w.clock.t += 3.5
@@ -470,6 +493,7 @@ def test_the_migration_timeout_reaches_the_hypervisor():
 
 
 def test_a_migration_started_without_memory_reserves_none_at_the_destination():
+    """A migration started without the VM's memory reserves nothing at its destination."""
     w = World(max_concurrent_migrations=2)
     w.engine.migrate(Session(1, "10.0.0.1", 40000, "vm1", VM1, 5900, 2, w.clock()),
                      "pm2", "pm1", (2, 4))
@@ -480,6 +504,8 @@ def test_a_migration_started_without_memory_reserves_none_at_the_destination():
 
 
 def test_at_the_migrations_start_the_router_expects_the_vm_at_its_source_only():
+    """When the migration starts the router is told the VM may be learnt only
+    at its source's port."""
     w = World()
     w.engine.vms_by_ip()
     told = []
@@ -513,6 +539,7 @@ def test_the_vm_seen_at_its_destination_is_reported_once_to_the_microsecond():
 
 
 def test_two_vms_moving_to_one_host_are_seen_each_by_its_own_address():
+    """Two VMs moving to the same host port: one VM's RARP there is that VM's sighting only."""
     w = World(max_concurrent_migrations=2)
     w.syn(client="tcl1", vm_ip=VM1, sport=40000)
     w.syn(client="tcl2", vm_ip=VM2, sport=40001)
@@ -526,6 +553,8 @@ def test_two_vms_moving_to_one_host_are_seen_each_by_its_own_address():
 
 
 def test_paper_mode_waits_for_the_migrations_end_even_when_the_vm_is_seen():
+    """Paper mode reports the VM seen at its destination but switches no flow
+    before the migration ends."""
     w = World("paper")
     w.syn()
     w.clock.t += 3
@@ -536,6 +565,7 @@ def test_paper_mode_waits_for_the_migrations_end_even_when_the_vm_is_seen():
 
 
 def test_the_confirmation_is_timed_to_the_microsecond():
+    """The network update's confirmation is timed from the switch, to the microsecond."""
     w = World("fast")
     w.syn()
     w.clock.t += 6
@@ -567,6 +597,8 @@ def test_next_due_is_the_resume_grace_then_the_barrier_timeout():
 # -- the inventory -----------------------------------------------------------------------------
 
 def test_the_inventory_is_cached_for_two_seconds_then_read_again():
+    """vms_by_ip answers from its last read for 2 s (inclusive), then reads the
+    hypervisors again."""
     w = World()
     assert VM3 not in w.engine.vms_by_ip()
     w.hv.add_vm("pm1", "vm3", VM3, VM3_MAC, 256)
@@ -577,6 +609,7 @@ def test_the_inventory_is_cached_for_two_seconds_then_read_again():
 
 
 def test_max_age_zero_reads_every_host_even_when_the_hypervisor_saw_no_change():
+    """max_age=0 lists every host, so a change the hypervisor did not report is seen."""
     w = World()
     w.engine.vms_by_ip()
     by_hand(w, "vm1", "pm2", "pm1")
@@ -601,6 +634,8 @@ def test_a_read_that_is_not_forced_lists_only_the_hosts_that_changed():
 
 
 def test_a_host_of_unknown_place_makes_the_next_read_a_full_one():
+    """A read that found a KVM host whose place the router does not know makes
+    the next read list every host."""
     w = World()
     del w.h.router.view.hosts["10.0.0.12"]
     w.engine.vms_by_ip()
@@ -648,6 +683,8 @@ def test_an_inventory_read_during_a_move_leaves_the_vm_expected_at_its_destinati
 
 
 def test_a_vm_on_a_host_of_unknown_place_may_be_learnt_at_any_kvm_port():
+    """A VM whose host's place is not known is not tied to a port: the router
+    may learn it at any KVM host's."""
     w = World()
     del w.h.router.view.hosts["10.0.0.12"]
     w.engine.vms_by_ip(max_age=0)
@@ -674,6 +711,8 @@ def end_while_no_controller_ran(fails):
 
 @pytest.mark.parametrize("fails", [False, True])
 def test_the_outcome_of_a_migration_that_ended_unobserved_is_logged_in_full(fails):
+    """The outcome of a migration that ended while no controller ran is logged
+    with its session and hosts, and starts the VM's hold time."""
     w = end_while_no_controller_ran(fails)
     if fails:
         assert w.event("ovct_migration_failed") == [{
@@ -693,16 +732,19 @@ def test_the_outcome_of_a_migration_that_ended_unobserved_is_logged_in_full(fail
 
 
 def test_an_unfinished_migration_of_a_vm_seen_nowhere_does_not_hold_back_the_others():
+    """Two migrations the log left unfinished; the first one's VM runs nowhere:
+    the second still gets its outcome."""
     w = World()
     rec = {"type": "ovct_migration_start", "mono": 50.0, "phase": 3, "from": "pm2",
            "to": "pm1", "mode": "fast", "staged_flow_mods": 0}
     w.engine.restore([{**rec, "session": 7, "vm": "ghost"}, {**rec, "session": 8, "vm": "vm1"}])
     w.run()
     assert [(f["session"], f["vm"]) for f in w.event("ovct_migration_failed")] == [(8, "vm1")]
-    assert list(w.engine._unfinished) == ["ghost"]
 
 
 def test_a_controller_started_without_a_log_reports_the_migration_it_adopted():
+    """A controller with no log to restore that finds a migration in flight
+    adopts it and reports it, with no sessions and no moves known."""
     w = World("fast")
     w.syn()
     w.clock.t += 2
@@ -713,6 +755,8 @@ def test_a_controller_started_without_a_log_reports_the_migration_it_adopted():
 
 
 def test_the_first_failure_to_list_migrations_in_flight_is_logged(caplog):
+    """The first time the hypervisors cannot list their migrations in flight is
+    logged (once, not at every poll)."""
     w = World()
 
     def down():
@@ -860,7 +904,6 @@ def test_an_unmeasured_session_is_predicted_from_its_vms_last_measured_rate():
     per-switch rate is learnt for its VM, and a later session to that VM
     not measured yet is predicted with it (not another VM's, not the
     prior)."""
-    from controller.events import Decision
     net = StubNet(LINE, LINE_LOC)
     eng, _hv, events, clock = stub_engine(net, LINE_HOSTS, LINE_VMS, decision="never")
     net.rates[("10.9.0.1", "10.9.2.1")] = Rates({d: (10.0, 1000.0) for d in (1, 2, 3)}, 100.0)
@@ -877,6 +920,7 @@ def test_an_unmeasured_session_is_predicted_from_its_vms_last_measured_rate():
 
 
 def test_no_prediction_when_any_of_the_three_paths_is_unknown():
+    """No prediction when the VM's place, or the old, new or migration path, is not known."""
     net = StubNet(LINE, LINE_LOC)
     eng, _hv, _events, clock = stub_engine(net, LINE_HOSTS, LINE_VMS)
     s = Session(1, "10.9.0.1", 40000, "va", "10.9.2.1", 5900, 1, clock())
@@ -897,7 +941,6 @@ BRANCH_LOC = {"10.9.1.2": (3, 2), "10.9.1.3": (4, 2), "10.9.2.1": (3, 2), "10.9.
 def test_without_hysteresis_a_move_that_saves_nothing_is_still_the_policys_call():
     """hysteresis_saving_frac 0 (the default) turns the hysteresis off: a
     move predicted to save less than nothing is decided by the policy."""
-    from controller.events import Decision
     net = StubNet(BRANCH, BRANCH_LOC)
     eng, hv, events, clock = stub_engine(net, BRANCH_HOSTS, {"va": ("h2", "10.9.2.1")})
     net.rates[("10.9.0.1", "10.9.2.1")] = Rates({1: (90.0, 9000.0), 2: (0.0, 0.0),
@@ -911,7 +954,6 @@ def test_without_hysteresis_a_move_that_saves_nothing_is_still_the_policys_call(
 def test_the_hysteresis_lets_a_saving_of_exactly_its_share_through():
     """Client and h1 on switch 2, the VM on h2 (switch 3): the move saves
     one switch of two, exactly the 0.5 share the hysteresis asks for."""
-    from controller.events import Decision
     loc = {"10.9.1.1": (2, 2), "10.9.1.2": (3, 2), "10.9.2.1": (3, 2), "10.9.0.1": (2, 1)}
     net = StubNet(LINE, loc)
     eng, hv, events, clock = stub_engine(net, LINE_HOSTS, {"va": ("h2", "10.9.2.1")},
@@ -919,20 +961,21 @@ def test_the_hysteresis_lets_a_saving_of_exactly_its_share_through():
     open_session(eng, "10.9.0.1", 40000, "10.9.2.1", 2, clock())
     (d,) = of(events, Decision)
     assert (d.decision, d.dst, d.saving_pps) == ("migrate", "h1", 303.9)
+    assert [j.dst for j in hv.jobs] == ["h1"]
     eng2, hv2, events2, clock2 = stub_engine(net, LINE_HOSTS, {"va": ("h2", "10.9.2.1")},
                                              hysteresis_saving_frac=0.6)
     open_session(eng2, "10.9.0.1", 40000, "10.9.2.1", 2, clock2())
     (d2,) = of(events2, Decision)
     assert (d2.decision, d2.reason) == (
-        "stay", "h1 is 0 hop(s) from the client, h2 is 1; hysteresis: the predicted saving "
-                "304 packets/s is under 0.6 of the session's relay now (608)")
+        "stay", ("h1 is 0 hop(s) from the client, h2 is 1; hysteresis: the predicted saving "
+                 "304 packets/s is under 0.6 of the session's relay now (608)"))
+    assert hv2.jobs == []
 
 
 def test_the_vms_own_host_never_ends_the_search_for_a_closer_one():
     """The distance to the VM's switch is not known (the network changed
     between the reads) so every host is looked at: the VM's own host,
     first by name, is skipped and the next one taken."""
-    from controller.events import Decision
     loc = {"10.9.1.1": (1, 2), "10.9.1.2": (1, 3), "10.9.2.1": (1, 2), "10.9.0.1": (1, 1)}
     net = StubNet(LINE, loc)
     net.no_hops = {(1, 1)}
@@ -941,6 +984,7 @@ def test_the_vms_own_host_never_ends_the_search_for_a_closer_one():
     (d,) = of(events, Decision)
     assert (d.decision, d.dst, d.reason) == ("migrate", "h2",
                                              "h2 is 0 hop(s) from the client, h1 is None")
+    assert [j.dst for j in hv.jobs] == ["h2"]
 
 
 def test_the_prediction_check_counts_the_stream_between_both_hosts_of_each_move():
@@ -948,7 +992,6 @@ def test_the_prediction_check_counts_the_stream_between_both_hosts_of_each_move(
     counted by the switches between its own two hosts (not shared), and
     the session's relay measured only since before the move is no
     measurement of its saving."""
-    from controller.events import PredictionCheck
     hosts = {"h1": "10.9.1.1", "h2": "10.9.1.2", "h3": "10.9.1.3", "h4": "10.9.1.4"}
     loc = {"10.9.1.1": (1, 2), "10.9.1.2": (3, 2), "10.9.1.3": (1, 3), "10.9.1.4": (3, 3),
            "10.9.2.1": (3, 2), "10.9.2.2": (3, 3), "10.9.0.1": (1, 1), "10.9.0.2": (1, 4)}
@@ -1007,6 +1050,8 @@ def names(ranked):
 
 
 def test_placement_counts_the_hosts_it_looked_at():
+    """hosts_ranked counts the hosts placement looked at: none before, two when
+    the nearest is full, all five for a full ranking."""
     eng, hv, net, events = sim_engine({"p1x1": 100})
     assert eng.hosts_ranked == 0
     sim_decide(eng, hv, net)
@@ -1018,6 +1063,7 @@ def test_placement_counts_the_hosts_it_looked_at():
 
 
 def test_placement_asks_the_next_host_when_one_cannot_be_asked():
+    """A nearest host that cannot be asked does not end the search: the next one is taken."""
     eng, hv, net, events = sim_engine()
     hv.down.add("p1x1")
     sim_decide(eng, hv, net)
@@ -1027,6 +1073,7 @@ def test_placement_asks_the_next_host_when_one_cannot_be_asked():
 
 
 def test_a_kvm_host_whose_place_is_no_longer_known_is_left_out():
+    """A KVM host the router no longer knows the place of is left out of both rankings."""
     eng, _hv, net, _events = sim_engine()
     assert len(list(eng.nearest_hosts(101))) == 5
     del net.loc["10.2.1.1"]
@@ -1037,6 +1084,8 @@ def test_a_kvm_host_whose_place_is_no_longer_known_is_left_out():
 
 
 def test_a_kvm_host_moved_as_far_away_keeps_its_rank_at_its_new_place():
+    """A KVM host found at another switch as far away keeps its rank, at its
+    new place, in this and the next ranking."""
     eng, _hv, net, _events = sim_engine()
     list(eng.nearest_hosts(101))
     net.loc["10.2.1.1"] = (105, 77)          # site 5's edge: 3 hops, as before
@@ -1048,6 +1097,8 @@ def test_a_kvm_host_moved_as_far_away_keeps_its_rank_at_its_new_place():
 
 
 def test_a_kvm_host_moved_closer_is_skipped_at_its_old_distance_only():
+    """A KVM host now closer is skipped at its old distance without hiding the
+    next host there; the next ranking has it at its new distance."""
     eng, _hv, net, _events = sim_engine()
     list(eng.nearest_hosts(101))
     net.loc["10.2.1.1"] = (101, 77)          # now on the client's switch
