@@ -373,8 +373,8 @@ class Ovct:
         be (the host it runs on; during a move, see :meth:`_expect`)."""
         t, cached = self._vm_cache
         now = self.clock()
-        if now - t <= max_age:
-            return cached
+        if max_age > 0 and now - t <= max_age:
+            return cached       # (max_age=0 reads again even at the same instant)
         inv = self._inventory
         # max_age=0 asks for a full read; so does a hypervisor that cannot
         # tell what changed, and a last read that found a host's place unknown

@@ -1106,3 +1106,14 @@ def test_a_kvm_host_moved_closer_is_skipped_at_its_old_distance_only():
                                              (4, "p4x1")]
     assert names(eng.nearest_hosts(101)) == [(0, "p1x1"), (0, "p2x1"), (3, "p5x1"),
                                              (4, "p3x1"), (4, "p4x1")]
+
+
+def test_max_age_zero_reads_again_even_at_the_same_instant():
+    """vms_by_ip(max_age=0) is a forced read: a VM moved since the last
+    read, at the same clock instant (a simulated clock makes that common),
+    is seen where it is now, not where the cached read saw it."""
+    w = World()
+    w.engine.vms_by_ip()
+    w.hv.vms["pm1"]["vm1"] = w.hv.vms["pm2"].pop("vm1")     # moved, same instant
+    assert w.engine.vms_by_ip(max_age=0)[VM1][1] == "pm1"
+    assert w.engine.vms_by_ip()[VM1][1] == "pm1"             # and that read is cached
