@@ -791,7 +791,9 @@ class Ovct:
             realised_cost = pk if unit == "packets" else by
             if sent:
                 self.model.learn_relay(sent, pred.migration_switches, pk, by)
-        elif sent:
+        elif sent and pred.transfer_bytes > 0:
+            # (a VM whose memory read 0 MiB was predicted to send nothing:
+            # no scale to turn libvirt's bytes into the cost's unit)
             out["cost_source"] = "libvirt"
             realised_cost = pred.cost * sent / pred.transfer_bytes
         if realised_cost is not None and pred.cost > 0:
@@ -801,7 +803,8 @@ class Ovct:
             why = "the session ended before the check"
         else:
             before = m.rates_before
-            later = self._session_rates(s, m.switched) if s is not None and m.switched else None
+            later = (self._session_rates(s, m.switched)
+                     if s is not None and m.switched is not None else None)
             if before is None:
                 why = "the session was not measured before the move"
             elif later is None:
