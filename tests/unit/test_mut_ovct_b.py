@@ -15,11 +15,11 @@ from controller import flows as F
 from controller import hypervisor as H
 from controller.config import Policy
 from controller.cost import Prediction, Rates
+from controller.events import MigrationProgress, MigrationStart, NetworkUpdate
 from controller.fake_hypervisor import FakeHypervisor, MigrationProfile
 from controller.hypervisor import DomainEvent, HostSpec, HypervisorError, MigrationError
-from controller.events import MigrationProgress, MigrationStart, NetworkUpdate
-from controller.ovct import Move, Ovct, Session
-from controller.routing import Update
+from controller.ovct import Ovct, Session
+from controller.routing import Update, VncConnection
 
 from tests.unit.world import VM1, VM1_MAC, VM2, VM2_MAC, World
 
@@ -384,7 +384,6 @@ def test_a_migration_by_hand_moves_where_the_vm_may_be_learnt_at_the_switchover(
 
 
 def _vnc(kind, t):
-    from controller.routing import VncConnection
     return VncConnection(kind, "10.0.0.1", 40000, VM1, 5900, 2, 1, t)
 
 
@@ -419,3 +418,227 @@ def test_events_of_a_domain_that_is_no_known_vm_change_nothing():
     for kind in (H.STARTED, H.SUSPENDED, H.RESUMED):
         r.event("scratch", "pm1", kind)
     assert r.net.allowed == {VM1: {PM2}} and r.events == []
+
+
+# -- migrations found in flight at start (_adopt) ----------------------------------------
+
+@pytest.mark.parametrize("mode", ["fast", "paper"])
+def test_a_migration_in_flight_at_start_is_adopted_and_reported_field_by_field(mode):
+    """A controller starts while a migration it knows nothing of (no event
+    log, no session) runs: it is adopted as session 0's move, its flows
+    prepared (fast) or taken over (paper) for the VM at its destination,
+    the VM expected at its source until the switchover, and the start is
+    logged as adopted with nothing staged by this controller."""
+    r = Rig(mode)
+    r.hv.migrate("vm1", "pm1")
+    r.clock.t += 2
+    r.engine.poll()
+    assert [e.payload() for e in r.events] == [
+        {"phase": 3, "session": 0, "vm": "vm1", "from": "pm2", "to": "pm1", "mode": mode,
+         "staged_flow_mods": 0, "adopted": True},
+        {"sessions": 0, "last_moved": 0, "adopted": ["vm1"]}]
+    m = r.engine.moves["vm1"]
+    assert (m.src, m.dst, m.dst_loc, m.mode, m.memory_mib) == ("pm2", "pm1", PM1, mode, 256)
+    took = ("prepare_move", VM1, 2, 4) if mode == "fast" else ("pin", VM1)
+    assert [c for c in r.net.calls if c[0] in ("prepare_move", "pin")] == [took]
+    assert r.net.allowed == {VM1: {PM2}}
+
+
+def test_a_migration_whose_destination_is_not_learnt_yet_is_adopted_once_it_is():
+    """At the first poll the router knows neither KVM host's place: the
+    VM may be learnt anywhere a KVM host is, and the migration waits; once
+    both are learnt (0.5 s later, the inventory still cached) it is
+    adopted and the VM expected at its source only."""
+    r = Rig("fast", places={})
+    r.hv.migrate("vm1", "pm1")
+    r.engine.poll()
+    assert r.events == [] and r.engine.moves == {} and r.net.allowed == {}
+    r.net.places = dict(PLACES)
+    r.clock.t += 0.5
+    r.engine.poll()
+    assert [e.TYPE for e in r.events] == ["ovct_migration_start", "ovct_restored"]
+    assert r.net.allowed == {VM1: {PM2}}
+    assert r.net.calls[-1] == ("prepare_move", VM1, 2, 4)
+
+
+def test_a_migration_waiting_for_its_destination_does_not_hold_back_the_next_one():
+    """Two migrations in flight at start: vm1's destination (pm1) is not
+    learnt yet, vm2's (pm3) is: vm2's is adopted at once, vm1's later."""
+    r = Rig("fast", places={"10.0.0.12": PM2, "10.0.0.13": PM3}, hosts=("pm1", "pm2", "pm3"))
+    r.hv.add_vm("pm2", "vm2", VM2, VM2_MAC, 256)
+    r.hv.migrate("vm1", "pm1")
+    r.hv.migrate("vm2", "pm3")
+    r.engine.poll()
+    assert [(p["vm"], p["to"]) for p in r.payloads(MigrationStart)] == [("vm2", "pm3")]
+    assert list(r.engine.moves) == ["vm2"]
+    r.net.places["10.0.0.11"] = PM1
+    r.clock.t += 0.5
+    r.engine.poll()
+    assert [(p["vm"], p["to"]) for p in r.payloads(MigrationStart)] == \
+        [("vm2", "pm3"), ("vm1", "pm1")]
+    assert r.events[-1].payload() == {"sessions": 0, "last_moved": 0, "adopted": ["vm1", "vm2"]}
+
+
+def _detect(session, client_ip, client_port, vm, vm_ip, t):
+    return {"type": "ovct_detect", "mono": t, "phase": 1, "session": session, "vm": vm,
+            "vm_ip": vm_ip, "vm_port": 5900, "client_ip": client_ip, "client_port": client_port,
+            "client_switch": 2, "client_switch_port": 1, "vm_switch": 3, "vm_host": "pm2",
+            "detected_mono": t}
+
+
+def test_an_adopted_migration_belongs_to_the_open_session_of_its_vm():
+    """The log shows sessions to vm2 (session 1) and to vm1 (session 2)
+    still open: the migration of vm1 found in flight is session 2's."""
+    r = Rig("fast")
+    r.hv.add_vm("pm2", "vm2", VM2, VM2_MAC, 256)
+    r.engine.restore([_detect(1, "10.0.0.1", 40000, "vm2", VM2, 50.0),
+                      _detect(2, "10.0.0.2", 40001, "vm1", VM1, 60.0)])
+    r.hv.migrate("vm1", "pm1")
+    r.engine.poll()
+    (start,) = r.payloads(MigrationStart)
+    assert (start["session"], start["vm"], start["adopted"]) == (2, "vm1", True)
+    assert r.engine.moves["vm1"].session == 2
+    assert r.events[-1].payload() == {"sessions": 2, "last_moved": 0, "adopted": ["vm1"]}
+
+
+def test_an_adopted_migration_reserves_the_vms_memory_at_its_destination():
+    """After a restart with vm1's migration to pm1 in flight (two
+    migrations allowed at once), a session to vm2 finds pm1's free memory
+    less vm1's 256 MiB, reserved for it."""
+    w = World("fast", max_concurrent_migrations=2)
+    w.syn()
+    w.clock.t += 2
+    w.run()
+    w.restart_controller()
+    w.run()
+    assert w.event("ovct_restored")[-1]["adopted"] == ["vm1"]
+    w.syn(client="tcl2", vm_ip=VM2, sport=40001)
+    d = w.event("ovct_decision")[-1]
+    (c,) = d["candidates"]
+    assert (c["host"], c["reserved_for"], c["free_memory_mib"]) == ("pm1", ["vm1"], 2048 - 256)
+
+
+def test_hosts_that_cannot_be_asked_at_start_are_logged_once_and_asked_again(caplog):
+    """Listing the migrations in flight fails twice (a libvirtd
+    restarting): one warning names the error, the second failure adds no
+    other; the third poll adopts what is in flight."""
+    r = Rig("fast")
+    r.hv.migrate("vm1", "pm1")
+    real = r.hv.in_flight
+    errors = iter([HypervisorError("cannot reach libvirtd of pm1"),
+                   HypervisorError("cannot reach libvirtd of pm1 (again)")])
+
+    def flaky():
+        for exc in errors:
+            raise exc
+        return real()
+    r.hv.in_flight = flaky
+    with caplog.at_level(logging.WARNING, logger="ovct.engine"):
+        r.engine.poll()
+        r.engine.poll()
+    assert [(rec.levelno, rec.getMessage()) for rec in caplog.records
+            if rec.name == "ovct.engine"] == [
+        (logging.WARNING,
+         "migrations in flight unknown, asking again: cannot reach libvirtd of pm1")]
+    assert r.events == []
+    r.engine.poll()
+    assert [e.TYPE for e in r.events] == ["ovct_migration_start", "ovct_restored"]
+
+
+# -- a restart from the event log (restore) ----------------------------------------------
+
+def _tcl(w, name):
+    return w.h.topo.host(name).ip
+
+
+def test_a_restarted_controller_has_the_same_open_sessions_and_numbers_on():
+    """Three sessions were detected, one of them ended: the restarted
+    controller has exactly the two open ones, as the old one had them
+    (client, ports, VM, client's switch, start), ends them with their own
+    numbers and durations, and numbers the next session 4."""
+    w = World(enabled=False)
+    w.syn(client="tcl1", vm_ip=VM1, sport=40000)
+    w.clock.t += 1
+    w.syn(client="tcl2", vm_ip=VM2, sport=40001, dport=5901)
+    w.clock.t += 1
+    w.syn(client="tcl1", vm_ip=VM2, sport=40002)
+    w.clock.t += 1
+    w.syn(client="tcl1", vm_ip=VM2, sport=40002, flags=F.TCP_FIN | F.TCP_ACK)
+    before = dict(w.engine.sessions)
+    assert sorted(s.id for s in before.values()) == [1, 2]
+    w.restart_controller()
+    w.run()
+    assert w.engine.sessions == before
+    assert w.event("ovct_restored")[-1] == {"sessions": 2, "last_moved": 0, "adopted": []}
+    w.clock.t += 10
+    w.syn(client="tcl2", vm_ip=VM2, sport=40001, dport=5901, flags=F.TCP_FIN | F.TCP_ACK)
+    assert w.event("ovct_session_end")[-1] == {
+        "session": 2, "vm": "vm2", "reason": "fin", "duration_s": 12.0}
+    w.syn(client="tcl2", vm_ip=VM1, sport=40003)
+    assert [d["session"] for d in w.event("ovct_detect")] == [1, 2, 3, 4]
+
+
+def test_a_restarted_controller_remembers_how_long_each_clients_sessions_lasted():
+    """The history-based policies read how long a client's sessions with a
+    VM lasted: a restart keeps that, per client."""
+    w = World(enabled=False)
+    w.syn(client="tcl1", vm_ip=VM1, sport=40000)
+    w.clock.t += 12.5
+    w.syn(client="tcl1", vm_ip=VM1, sport=40000, flags=F.TCP_FIN | F.TCP_ACK)
+    w.restart_controller()
+    w.run()
+    assert w.engine.history.lengths(_tcl(w, "tcl1"), "vm1", 1) == ([12.5], "client")
+    assert w.engine.history.lengths(_tcl(w, "tcl2"), "vm1", 1) == ([12.5], "vm")
+
+
+def test_a_log_whose_detections_were_lost_still_restores():
+    """Records without the detection of some session (a torn line, a log
+    cut short): its end is skipped, the rest restored."""
+    r = Rig("fast", enabled=False)
+    eng = r.engine
+    eng.restore([
+        {"type": "ovct_session_end", "mono": 40.0, "session": 5, "vm": "vm1",
+         "reason": "fin", "duration_s": 3.0},
+        _detect(6, "10.0.0.2", 40001, "vm1", VM1, 50.0)])
+    assert [s.id for s in eng.sessions.values()] == [6]
+    assert eng.history.lengths("10.0.0.1", "vm1", 1) == ([], "none")
+    eng.handle(_vnc("start", r.clock()))
+    eng.handle(_vnc("accept", r.clock()))
+    assert [e.session for e in r.events if e.TYPE == "ovct_detect"] == [7]
+
+
+def test_a_restart_after_a_migration_the_hypervisor_refused_at_once():
+    """A refused migration is logged as failed without a start: the
+    restarted controller counts it as the VM's last move (its hold time)
+    and has no unfinished migration to conclude."""
+    w = World("fast")
+
+    def refuse(*_a, **_kw):
+        raise MigrationError("operation failed: migration refused by libvirtd")
+    w.hv._start_migration = refuse
+    w.syn()
+    assert w.kinds()[-1] == "ovct_migration_failed"
+    w.restart_controller()
+    w.run()
+    assert w.event("ovct_restored")[-1] == {"sessions": 1, "last_moved": 1, "adopted": []}
+    assert len(w.event("ovct_migration_failed")) == 1
+
+
+def test_a_restarted_controller_predicts_migrations_from_what_the_log_measured():
+    """The completed migration's statistics (bytes of RAM and sent, the
+    stream's bandwidth, the VM's dirty rate from libvirt's job) teach the
+    restarted controller's cost model what they taught the old one's."""
+    w = World("fast", hold_time_s=0)
+    w.hv.profile = lambda vm, mib: MigrationProfile(6.0, 150.0, 230 << 20, memory_bps=5e7,
+                                                    dirty_pages_per_s=1000.0)
+    w.syn()
+    w.land()
+    old = w.engine.model
+    assert old.dirty_bps == {"vm1": 1000.0 * 4096} and old.bandwidth_bps == 5e7
+    w.restart_controller()
+    w.run()
+    new = w.engine.model
+    assert (new.migrations, new.bandwidth_bps, new.dirty_bps) == (1, 5e7, {"vm1": 4096000.0})
+    assert new.efficiency == pytest.approx(old.efficiency) and new.efficiency == \
+        pytest.approx(230 / 256 * (1 - 4096000.0 / 5e7))
+    assert new.transfer_bytes("vm1", 256 << 20) == pytest.approx(old.transfer_bytes("vm1", 256 << 20))
