@@ -961,8 +961,15 @@ class Ovct:
         stopped source wait instead, and are delivered at the destination
         when the flows switch (or, should the migration fail, where the VM
         still runs)."""
-        m = self.moves.get(ev.vm) or self.ended_moves.get(ev.vm)
-        if m is None or (m is self.ended_moves.get(ev.vm) and ev.kind == H.STARTED):
+        ended = self.ended_moves.get(ev.vm)
+        m = self.moves.get(ev.vm) or ended
+        if m is not None and m is ended and ev.kind == H.STARTED:
+            # a new migration (by hand) of a VM OVCT moved before: the old
+            # move's late events are over, and the new one's pause and
+            # resume must not be read as that move's
+            del self.ended_moves[ev.vm]
+            m = None
+        if m is None:
             self._foreign_migration(ev)
             return
         at_src, at_dst = ev.host == m.src, ev.host == m.dst

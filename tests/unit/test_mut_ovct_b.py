@@ -336,7 +336,7 @@ def test_a_later_migration_towards_the_host_of_an_ended_move_is_no_phase_of_that
     r.clock.t += 100
     r.event("vm1", "pm1", H.STARTED)
     assert r.events == []
-    assert r.engine.ended_moves["vm1"].dst_started is None
+    assert "vm1" not in r.engine.ended_moves     # that move claims no later event
 
 
 def test_a_late_resume_at_the_destination_of_an_ended_move_leaves_the_trust_map_alone():
@@ -642,3 +642,40 @@ def test_a_restarted_controller_predicts_migrations_from_what_the_log_measured()
     assert new.efficiency == pytest.approx(old.efficiency) and new.efficiency == \
         pytest.approx(230 / 256 * (1 - 4096000.0 / 5e7))
     assert new.transfer_bytes("vm1", 256 << 20) == pytest.approx(old.transfer_bytes("vm1", 256 << 20))
+
+
+# -- found by this file's mutants: a migration by hand after an OVCT move --------
+
+def _moved_then_by_hand(r):
+    r.start_move(session=6)                       # OVCT: vm1 pm2 -> pm1, ended
+    _land(r)
+    r.engine.vms_by_ip(max_age=0)
+    assert r.net.allowed[VM1] == {PM1}
+    r.events.clear()
+    # later, someone migrates vm1 by hand from pm1 to pm3
+    r.event("vm1", "pm3", H.STARTED, dt=100.0)
+    r.event("vm1", "pm1", H.SUSPENDED, dt=105.85)
+
+
+def test_the_switchover_of_a_later_migration_by_hand_lets_the_vm_be_learnt_at_its_destination():
+    """A VM OVCT moved pm2 -> pm1 is later migrated by hand to pm3: its
+    pause and resume belong to that migration, not to OVCT's ended move,
+    so the router expects the VM at pm3 (it refused it there before)."""
+    r = Rig("fast", hosts=("pm1", "pm2", "pm3"))
+    _moved_then_by_hand(r)
+    assert r.net.allowed[VM1] == {PM3}
+    r.event("vm1", "pm3", H.RESUMED, dt=106.0)
+    assert r.net.allowed[VM1] == {PM3}
+
+
+def test_a_later_migration_by_hand_back_to_the_source_is_not_reported_as_the_old_move_cancelled():
+    """A hand migration back to the old source logs no progress event of
+    OVCT's ended move (it was logged as that move's 'source_resumed')."""
+    r = Rig("fast")
+    r.start_move(session=6)
+    _land(r)
+    r.events.clear()
+    r.event("vm1", "pm2", H.STARTED, dt=100.0)
+    r.event("vm1", "pm1", H.SUSPENDED, dt=105.85)
+    r.event("vm1", "pm2", H.RESUMED, dt=106.0)
+    assert [p["step"] for p in r.payloads(MigrationProgress)] == []   
