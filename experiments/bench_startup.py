@@ -108,6 +108,13 @@ def run_size(sites: int, run: int, pairs: int, out: str, stats_interval: float =
             row["ping_pairs_reached"] = sum(r.received == 1 for r in res.values())
             row["ping_check_s"] = round(time.monotonic() - t1, 1)
             row["ok"] = row["ping_pairs_reached"] == row["ping_pairs"]
+            # which pairs missed their first ping, and whether a second
+            # ping right after reaches them (slow, or unreachable?)
+            missed = [pair for pair, r in res.items() if r.received != 1]
+            row["first_ping_missed"] = " ".join(f"{a}->{b}" for a, b in missed)[:2000]
+            if missed:
+                again = tb.ping_pairs(missed, count=1, wait=5.0)
+                row["missed_then_answered"] = sum(r.received == 1 for r in again.values())
     except Exception as exc:       # a size that does not start is a result too
         row["error"] = f"{type(exc).__name__}: {exc}"[:500]
     row["total_s"] = round(time.monotonic() - t0, 3)
