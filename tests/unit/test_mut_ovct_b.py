@@ -679,3 +679,16 @@ def test_a_later_migration_by_hand_back_to_the_source_is_not_reported_as_the_old
     r.event("vm1", "pm1", H.SUSPENDED, dt=105.85)
     r.event("vm1", "pm2", H.RESUMED, dt=106.0)
     assert [p["step"] for p in r.payloads(MigrationProgress)] == []   
+
+
+def test_after_a_migration_by_hand_the_next_inventory_read_is_fresh():
+    """A hand migration's resume says the VM runs elsewhere now: the
+    cached inventory is dropped, so the next ordinary read (not a forced
+    one) already finds the VM at its new host."""
+    r = Rig("fast", hosts=("pm1", "pm2", "pm3"))
+    assert r.engine.vms_by_ip()[VM1][1] == "pm2"
+    r.event("vm1", "pm3", H.STARTED)
+    r.hv.vms["pm3"]["vm1"] = r.hv.vms["pm2"].pop("vm1")
+    r.hv._landed("vm1", "pm2", "pm3")         # the fake's change log, as libvirt's
+    r.event("vm1", "pm3", H.RESUMED)
+    assert r.engine.vms_by_ip()[VM1][1] == "pm3"
