@@ -336,6 +336,10 @@ def _terminated(_signum, _frame):
 
 
 def cmd_up(args) -> int:
+    # `up` says "Ctrl-C to stop": it must, even when started with SIGINT
+    # ignored (shells do that to a command run with `&` without job
+    # control, and Python then never raises KeyboardInterrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with _testbed(args) as tb:
         print(f"network '{tb.topology.name}' up; controller 127.0.0.1:"
               f"{tb.controller_port}; run dir {tb.run_dir}")

@@ -52,6 +52,15 @@ def run(cmd: str, test: str, timeout: float, stdin: str | None = None,
     return p
 
 
+def _as_typed_at_a_terminal():
+    """A command typed at a terminal gets Ctrl-C; a test suite started as a
+    background job (`.ci/run &` without job control) has SIGINT and SIGQUIT
+    ignored, and its children would inherit that (CI hung once on an `up`
+    that never saw the test's SIGINT)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 class Background:
     """A README command that keeps running: its output collected by a
     thread, waited on for a line, stopped with a signal to its PID."""
@@ -62,7 +71,8 @@ class Background:
         self.proc = subprocess.Popen(["bash", "-c", "exec " + _bash_line(cmd)], cwd=ROOT,
                                      text=True, stdout=subprocess.PIPE,
                                      stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=_as_typed_at_a_terminal)
         self.out: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
