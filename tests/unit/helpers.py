@@ -6,7 +6,6 @@ from controller import classes as C
 from controller import flows as F
 from controller.routing import ARP_REQUEST, Packet, Router
 from testbed.topology import Topology
-
 from tests.unit.fakeoftable import FakeOFTable
 
 
@@ -69,3 +68,24 @@ class Harness:
                 return hops
             dpid = nxt[0]
         raise AssertionError(f"forwarding loop: {hops}")
+
+
+def sim_engine(memory=None):
+    """The OVCT engine on the simulator's five-site network (one thin
+    client and one KVM host per site, a ring of five core switches), with
+    a fake hypervisor (``memory``: MiB per host, default 4096): returns
+    (engine, hypervisor, network, events)."""
+    from controller.config import Policy
+    from controller.fake_hypervisor import FakeHypervisor
+    from controller.hypervisor import HostSpec
+    from controller.ovct import Ovct
+    from experiments import sim
+    world = sim.World.multisite(5, 1, 1, 5)
+    clock = sim.Clock(0.0)
+    net = sim.SimNetwork(world.topo, clock, sim.Ledger(sim.Paths(world.topo), sim.Calibration()))
+    memory = memory or {}
+    hv = FakeHypervisor([HostSpec(h.name, "u", h.ip, memory.get(h.name, 4096), 2)
+                         for h in world.topo.hosts_by_role("kvmhost")], clock)
+    events = []
+    eng = Ovct(Policy(), hv, net, events.append, clock)
+    return eng, hv, net, events

@@ -9,7 +9,7 @@ from controller import classes as C
 from controller import flows as F
 from controller.hypervisor import MigrationError
 from controller.ovct import BarrierReply
-
+from tests.unit.helpers import sim_engine
 from tests.unit.world import VM1, VM1_MAC, World
 
 FAR = [(2, 1), (1, 2), (3, 2)]        # tcl1 -> vm1 on pm2
@@ -121,20 +121,8 @@ def test_a_failed_paper_mode_migration_hands_the_vm_back_to_the_router():
 # at 3, p3x1 and p4x1 at 4.
 
 def placement(memory=None):
-    from controller.config import Policy
-    from controller.fake_hypervisor import FakeHypervisor
-    from controller.hypervisor import HostSpec
-    from controller.ovct import Ovct, Session
-    from experiments import sim
-
-    world = sim.World.multisite(5, 1, 1, 5)
-    clock = sim.Clock(0.0)
-    net = sim.SimNetwork(world.topo, clock, sim.Ledger(sim.Paths(world.topo), sim.Calibration()))
-    memory = memory or {}
-    hv = FakeHypervisor([HostSpec(h.name, "u", h.ip, memory.get(h.name, 4096), 2)
-                         for h in world.topo.hosts_by_role("kvmhost")], clock)
-    events = []
-    eng = Ovct(Policy(), hv, net, events.append, clock)
+    from controller.ovct import Session
+    eng, hv, net, events = sim_engine(memory)
     hv.add_vm("p3x1", "v", "10.1.2.1", "52:54:00:00:01:01", 256)
     net.place_vm("10.1.2.1", net.loc["10.3.1.1"], 0.0)
     eng.vms_by_ip()

@@ -19,6 +19,7 @@ from controller.hypervisor import HostSpec, HypervisorError
 from controller.ovct import HostSeen, Ovct, Session
 from controller.routernet import RouterNetwork
 from controller.routing import Update, VncConnection
+from tests.unit.helpers import sim_engine
 from tests.unit.world import VM1, VM1_MAC, VM2, World
 
 FAR = [(2, 1), (1, 2), (3, 2)]        # tcl1 -> vm1 on pm2
@@ -1024,18 +1025,6 @@ def test_the_prediction_check_counts_the_stream_between_both_hosts_of_each_move(
 
 
 # -- placement's index on the simulator's five sites (dpid 101 is site 1's edge) -------------
-
-def sim_engine(memory=None):
-    from experiments import sim
-    world = sim.World.multisite(5, 1, 1, 5)
-    clock = sim.Clock(0.0)
-    net = sim.SimNetwork(world.topo, clock, sim.Ledger(sim.Paths(world.topo), sim.Calibration()))
-    memory = memory or {}
-    hv = FakeHypervisor([HostSpec(h.name, "u", h.ip, memory.get(h.name, 4096), 2)
-                         for h in world.topo.hosts_by_role("kvmhost")], clock)
-    events = []
-    eng = Ovct(Policy(), hv, net, events.append, clock)
-    return eng, hv, net, events
 
 
 def sim_decide(eng, hv, net):
