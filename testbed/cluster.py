@@ -72,6 +72,20 @@ def ssh_base(config: str | None) -> list[str]:
     return ["ssh"] + (["-F", config] if config else [])
 
 
+def run_here(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
+    """A command on this machine (the first server), its output kept."""
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def run_over_ssh(config: str | None, server: Server, cmd: list[str],
+                 timeout: float = 60) -> subprocess.CompletedProcess:
+    """A command on ``server`` as its root (``sudo`` for another user)."""
+    return subprocess.run(ssh_base(config) + [
+        "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"{server.user}@{server.address}",
+        *(["sudo"] if server.user != "root" else []), *cmd],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+
+
 def mininet_classes(ssh_config: str | None):
     """Mininet's cluster classes (RemoteHost, RemoteOVSSwitch, RemoteSSHLink),
     subclassed so that every ssh they run reads ``ssh_config``.  Imported
@@ -119,14 +133,12 @@ class ControllerForward:
             "-o", "ServerAliveInterval=5",
             "-R", f"127.0.0.1:{port}:127.0.0.1:{port}", f"{server.user}@{server.address}"]
         self.proc: subprocess.Popen | None = None
-        self.seen = None
 
     def start(self, probe, timeout: float = 20.0) -> None:
         """``probe()`` says whether the forward answers on the far side."""
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True)
-        self.seen = procs.identity(self.proc.pid)
 
         def up() -> bool:
             if self.proc.poll() is not None:
@@ -135,16 +147,23 @@ class ControllerForward:
             return probe()
         until(up, timeout, f"the controller forward to {self.server.name}")
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` (our child: not reaped
+        until waited for, so its PID is still it)."""
         if self.proc is not None:
-            _stop_pid(self.proc.pid, self.seen)
-            self.proc.wait()
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(grace)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
             self.proc = None
 
 
 def _stop_pid(pid: int, seen, grace: float = 5.0) -> None:
     """SIGTERM, then SIGKILL after ``grace``, only while ``pid`` is still
-    the process that was started."""
+    the process that was started (a daemon: not our child)."""
     proc = procs.same_process(pid, seen) if seen else None
     if proc is None:
         return
@@ -277,7 +296,7 @@ exec /usr/sbin/sshd -D -e -f {self._p('sshd_config')}
                 start_new_session=True)
         for name in ("ovsdb-server", "ovs-vswitchd"):
             pidfile = os.path.join(run, f"{name}.pid")
-            until(lambda: self._alive() and os.path.exists(pidfile), timeout,
+            until(lambda pidfile=pidfile: self._alive() and os.path.exists(pidfile), timeout,
                   f"{self.ns}'s {name}")
             with open(pidfile) as f:
                 pid = int(f.read())
@@ -295,9 +314,7 @@ exec /usr/sbin/sshd -D -e -f {self._p('sshd_config')}
 
     def ssh(self, cmd: list[str], check: bool = True,
             timeout: float = 30) -> subprocess.CompletedProcess:
-        p = subprocess.run(ssh_base(self.ssh_config) + [
-            "-o", "BatchMode=yes", f"root@{self.address}", *cmd],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        p = run_over_ssh(self.ssh_config, self.server, cmd, timeout)
         if check and p.returncode != 0:
             raise ClusterError(f"ssh {self.ns} {' '.join(cmd)}: {p.stderr.strip()}")
         return p
@@ -447,12 +464,8 @@ class ClusterRun:
     def run_on(self, name: str, cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
         """A command on one server (the first: here), as its root."""
         if name == LOCAL:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        s = self.server(name)
-        return subprocess.run(ssh_base(self.ssh_config) + [
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"{s.user}@{s.address}",
-            *(["sudo"] if s.user != "root" else []), *cmd],
-            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+            return run_here(cmd, timeout)
+        return run_over_ssh(self.ssh_config, self.server(name), cmd, timeout)
 
     def running(self, name: str) -> bool:
         """Is server ``name`` there to ask (a stand-in: until stopped)?"""
@@ -467,7 +480,7 @@ class ClusterRun:
             # listening on the far side's 127.0.0.1 (no test connection: the
             # controller would see a switch that never says hello)
             probe = ["ss", "-Hltn", f"src 127.0.0.1:{port}"]
-            fw.start(lambda s=s: bool(self.run_on(s.name, probe, 10).stdout.strip()))
+            fw.start(lambda s=s, probe=probe: bool(self.run_on(s.name, probe, 10).stdout.strip()))
 
     def stop(self) -> list[str]:
         errors = []

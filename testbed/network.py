@@ -69,8 +69,9 @@ class EmulatedNetwork:
         self.link_delay = link_delay
         self.timeout = timeout
         self.net = None
-        self.host_pids: list[int] = []
-        self._host_seen: dict[int, tuple | None] = {}
+        #: every node's shell as we started it: pid -> (start time, name)
+        #: (a node on another server: its ssh here, whose pid is ours)
+        self.shells: dict[int, tuple | None] = {}
         self.intfs: list[str] = []
         self.lldp_nudged_ports: list[tuple[str, int]] = []
         #: seconds per start-up step (build, start, hosts_configured,
@@ -133,11 +134,9 @@ class EmulatedNetwork:
         self.net.build()
         # every Mininet node has a shell: hosts, switches, and the remote
         # controller's node too (whose stop() does nothing)
-        # (a node on another server: its pid is there; here, its ssh is)
-        self.host_pids = [n.shell.pid if getattr(n, "isRemote", False) else n.pid
-                          for n in (*self.net.hosts, *self.net.switches,
-                                    *self.net.controllers)]
-        self._host_seen = {pid: procs.identity(pid) for pid in self.host_pids}
+        self.shells = {pid: procs.identity(pid) for pid in (
+            n.shell.pid if getattr(n, "isRemote", False) else n.pid
+            for n in (*self.net.hosts, *self.net.switches, *self.net.controllers))}
         self.intfs = [i.name for n in (*self.net.hosts, *self.net.switches)
                       for i in n.intfList() if i.name != "lo"]
         self._lap("build")
@@ -166,13 +165,10 @@ class EmulatedNetwork:
                 run(["sysctl", "-qw"] + [f"net.ipv6.conf.{p}.disable_ipv6=1" for p in ports])
         self._lap("hosts_configured")
 
-    def _run_here(self, cmd: list[str]) -> subprocess.CompletedProcess:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-
     def _runner(self, node: str):
         """How to run a command on ``node``'s server (root namespace)."""
         if self.cluster is None:
-            return self._run_here
+            return cluster_mod.run_here
         srv = self.cluster.where.get(node, cluster_mod.LOCAL)
         return partial(self.cluster.run_on, srv)
 
@@ -181,7 +177,7 @@ class EmulatedNetwork:
         (``running_only``: only servers still there: a stopped stand-in's
         bridges went with its Open vSwitch)."""
         if self.cluster is None:
-            return [(self._run_here, names)] if names else []
+            return [(cluster_mod.run_here, names)] if names else []
         groups: dict[str, list[str]] = {}
         for n in names:
             groups.setdefault(self.cluster.where.get(n, cluster_mod.LOCAL), []).append(n)
@@ -331,20 +327,22 @@ class EmulatedNetwork:
         them), so they end only once their terminal closes: not always by
         the time ``net.stop()`` returns.  One still there after ``grace``
         is killed, by PID, while it is still the process we started."""
-        def alive() -> list:
-            return [p for pid, seen in self._host_seen.items()
-                    if seen and (p := procs.same_process(pid, seen)) is not None]
         try:
-            wait_until(lambda: not alive(), grace, "the node shells to end", interval=0.05)
+            wait_until(lambda: not self._shells_alive(), grace, "the node shells to end",
+                       interval=0.05)
         except WaitTimeout:
-            for p in alive():
+            for p in self._shells_alive():
                 LOG.warning("node shell pid %d still there after %g s: killed", p.pid, grace)
                 p.kill()
 
+    def _shells_alive(self) -> list:
+        """The node shells still running (a zombie is not)."""
+        return [p for pid, seen in self.shells.items()
+                if seen and (p := procs.same_process(pid, seen)) is not None]
+
     def leftovers(self) -> list[str]:
         """What of the network is still around (nothing after stop())."""
-        out = [f"host shell pid {pid}" for pid, seen in self._host_seen.items()
-               if seen and procs.same_process(pid, seen) is not None]
+        out = [f"host shell pid {p.pid}" for p in self._shells_alive()]
         for run, names in self._by_server([s.name for s in self.topology.switches],
                                           running_only=True):
             bridges = set(ovs.list_bridges(run=run))
