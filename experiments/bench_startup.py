@@ -15,8 +15,8 @@ resident memory, the flows per switch, and a first-ping reachability check
 over a random sample of ordered host pairs (``--pairs``).  The largest size
 that starts is the last row whose ``ok`` is true.  Each size runs with each
 of the controller's statistics intervals (``--stats-intervals``): every
-poll makes os-ken parse every flow of every switch (three per host and
-switch), which is what limits the controller here.
+poll makes os-ken parse every flow of every switch (about 15 per host on
+every switch), which is what limits the controller here.
 
 Writes startup.csv (one row per run) and fig_startup_scaling.png/svg.
 """
@@ -74,7 +74,9 @@ def flows_per_switch(dumps: dict[str, str]) -> list[int]:
 
 
 def run_size(sites: int, run: int, pairs: int, out: str, stats_interval: float = 5.0,
-             log=print) -> dict:
+             log=print, commit: str | None = None) -> dict:
+    """One size, one run: a row of startup.csv (``commit``: the code that
+    measured it, since rows are added run by run)."""
     from testbed.net import Testbed
     from testbed.topology import multisite_topology
     core = max(1, sites // 5)
@@ -82,8 +84,7 @@ def run_size(sites: int, run: int, pairs: int, out: str, stats_interval: float =
     row = {"sites": sites, "core": core, "hosts": len(topo.hosts),
            "switches": len(topo.switches), "links": len(topo.switch_links()), "run": run,
            "stats_interval_s": stats_interval,
-           # rows are added run by run: each says which code measured it
-           "git_commit": common.metadata({})["git_commit"][:12],
+           "git_commit": commit,
            "ok": False, "error": None}
     vs = ovs_vswitchd_pid()
     t0 = time.monotonic()
@@ -208,6 +209,9 @@ def main(argv=None) -> int:
     if not args.plot_only:
         # rows already in the folder are kept: sizes can be added run by run
         rows = pd.read_csv(csv).to_dict("records") if os.path.exists(csv) else []
+        # taken before the run writes its rows (so git_dirty is the code's)
+        meta = common.metadata(vars(args))
+        commit = meta["git_commit"][:12]
         t0 = time.monotonic()
         plan = [(s, r, si) for r in range(args.first_run, args.first_run + args.runs)
                 for si in args.stats_intervals
@@ -215,10 +219,9 @@ def main(argv=None) -> int:
         for k, (sites, run, si) in enumerate(plan, 1):
             print(f"[{k}/{len(plan)}] {sites} sites, run {run}, statistics every {si:g} s "
                   f"{common.progress(t0, k - 1, len(plan))}", flush=True)
-            rows.append(run_size(sites, run, args.pairs, out, si))
+            rows.append(run_size(sites, run, args.pairs, out, si, commit=commit))
             pd.DataFrame(rows).to_csv(csv, index=False)     # kept if a later size hangs
-        common.write_json(os.path.join(out, "metadata.json"),
-                          common.metadata(vars(args)))
+        common.write_json(os.path.join(out, "metadata.json"), meta)
     df = pd.read_csv(csv)
     plot(df, out)
     print(report(df))
