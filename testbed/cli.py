@@ -119,7 +119,7 @@ def cluster_line(topo, cluster: ClusterRun) -> str:
     for srv in cluster.names:
         sws = [s.name for s in topo.switches if where[s.name] == srv]
         hosts = [h.name for h in topo.hosts if where[h.name] == srv]
-        kind = " (stand-in)" if any(st.server.name == srv for st in cluster.standins) else ""
+        kind = " (stand-in)" if cluster.standin(srv) else ""
         parts.append(f"{srv}{kind}: {len(sws)} switches ({', '.join(sws)}), {len(hosts)} hosts")
     crossing = sum(where[ln.a] != where[ln.b] for ln in topo.switch_links())
     return f"cluster: {'; '.join(parts)}; {crossing} switch links cross servers (ssh tunnels)"

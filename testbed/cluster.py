@@ -467,9 +467,13 @@ class ClusterRun:
             return run_here(cmd, timeout)
         return run_over_ssh(self.ssh_config, self.server(name), cmd, timeout)
 
+    def standin(self, name: str) -> StandInServer | None:
+        """The stand-in server named ``name`` (None: a real one, or here)."""
+        return next((x for x in self.standins if x.server.name == name), None)
+
     def running(self, name: str) -> bool:
         """Is server ``name`` there to ask (a stand-in: until stopped)?"""
-        st = next((x for x in self.standins if x.server.name == name), None)
+        st = self.standin(name)
         return st is None or st.sshd is not None
 
     def start_forwards(self, port: int) -> None:
