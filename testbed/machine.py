@@ -6,7 +6,8 @@ records (a process it lost track of would not be in them).
 (``<node>-ethN``) and our guests' taps, OVS bridges, and the processes of
 the kinds the testbed starts (libvirtd, QEMU, Xvnc, our controller, thin
 clients, pings, iperf3, ``mnexec``-started shells, cluster mode's sshd,
-ssh and stand-in OVS) and the stand-in servers' veths; :func:`left_behind`
+ssh and stand-in OVS, and what drives a run: ``ovct``, experiment scripts,
+Debian's ``mn``) and the stand-in servers' veths; :func:`left_behind`
 compares two snapshots.
 """
 from __future__ import annotations
@@ -35,6 +36,11 @@ PROCESS_KINDS = {
     "stand-in OVS": lambda name, cmd: name in ("ovsdb-server", "ovs-vswitchd")
     and "/cluster/srv" in cmd,
     "cluster ssh": lambda name, cmd: name == "ssh" and "/cluster/" in cmd,
+    # what drives a run: our CLI, an experiment script, Debian's mn (one of
+    # them orphaned goes on making and removing bridges after its caller)
+    "ovct command": lambda name, cmd: "bin/ovct " in cmd + " ",
+    "experiment": lambda name, cmd: bool(re.search(r"\bexperiments/\w+\.py\b", cmd)),
+    "mn": lambda name, cmd: bool(re.search(r"(^|/|\s)mn(\s|$)", cmd)),
 }
 _LINK = re.compile(r"^([\w.]+-eth\d+|vnet\d+|ovctg[AB]|ovct-srv\d+)$")
 

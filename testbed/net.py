@@ -37,7 +37,7 @@ import time
 
 from controller import config as cfgmod
 from controller.rundir import RunDir, default_run
-from testbed import ovs, preflight
+from testbed import ovs, preflight, procs
 from testbed.cluster import ClusterRun
 from testbed.controller_proc import ControllerClient, ControllerProcess
 from testbed.fleet import KvmFleet
@@ -118,8 +118,8 @@ class Testbed:
         ovs.ensure_running()
         clash = sorted(set(ovs.list_bridges()) & {s.name for s in self.topology.switches})
         if clash:
-            raise TestbedError(f"OVS bridges {clash} already exist (another run, or "
-                               "something of yours?); not touching them")
+            raise TestbedError(ovs.clash_message(
+                ovs.bridge_owners(clash), lambda pid: procs.identity(pid) is not None))
         self.datapath = ovs.choose_datapath(ovs.kernel_datapath_available())
         self.rundir.ensure()
         if self.fleet:
@@ -133,7 +133,8 @@ class Testbed:
         self.controller_proc.start(self.controller_config())
         self.network = EmulatedNetwork(self.topology, self.client, self.datapath,
                                        self.link_bw, self.link_delay, self.timeout,
-                                       cluster=self.cluster)
+                                       cluster=self.cluster,
+                                       owner=ovs.owner_tag(os.getpid(), self.run_dir))
         self.network.start(self.controller_port,
                            self.fleet.host_opts() if self.fleet else None)
         self.network.wait_ready()

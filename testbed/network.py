@@ -58,9 +58,10 @@ class EmulatedNetwork:
 
     def __init__(self, topology: Topology, client: ControllerClient, datapath: str,
                  link_bw: float | None = None, link_delay: str | None = None,
-                 timeout: float = 60.0, cluster=None):
+                 timeout: float = 60.0, cluster=None, owner: str = ""):
         """``cluster``: a :class:`testbed.cluster.ClusterRun` whose servers are
-        up (cluster mode), or None (every node here)."""
+        up (cluster mode), or None (every node here).  ``owner``: the tag
+        put on every bridge (:func:`testbed.ovs.tag_bridges`)."""
         self.topology = topology
         self.cluster = cluster
         self.client = client
@@ -68,6 +69,7 @@ class EmulatedNetwork:
         self.link_bw = link_bw
         self.link_delay = link_delay
         self.timeout = timeout
+        self.owner = owner
         self.net = None
         #: every node's shell as we started it: pid -> (start time, name)
         #: (a node on another server: its ssh here, whose pid is ours)
@@ -145,6 +147,7 @@ class EmulatedNetwork:
         self.controller_port = controller_port
         # a restarted controller is back in <= 1 s; a busy one is not dropped
         for run, names in self._by_server([s.name for s in self.net.switches]):
+            ovs.tag_bridges(names, self.owner, run=run)
             ovs.tune_controllers(names, run=run)
         # every host at once: one shell per host, all running side by side
         # (one after another, three commands per host took ~1 s per 10 hosts)

@@ -67,8 +67,79 @@ def dump_flows(bridge: str, run=None) -> str:
 
 
 def list_bridges(run=None) -> list[str]:
-    res = (run or _run)(["ovs-vsctl", "--timeout=5", "list-br"])
-    return res.stdout.split() if res.returncode == 0 else []
+    """The bridges of the OVS that ``run`` reaches.  A failed ``list-br``
+    is an error, not "no bridges": a leftover check that could not look
+    must not pass."""
+    res = (run or _run)(["ovs-vsctl", "--timeout=30", "list-br"])
+    if res.returncode != 0:
+        raise OvsError(f"ovs-vsctl list-br failed (exit {res.returncode}): "
+                       f"{res.stderr.strip()}")
+    return res.stdout.split()
+
+
+#: the external_ids key naming the run that made a bridge
+OWNER_KEY = "ovct-run"
+
+
+def tag_bridges(bridges: list[str], owner: str, run=None) -> None:
+    """Mark ``bridges`` as made by ``owner`` (one ovs-vsctl call), so a run
+    that finds them later can say whose they are."""
+    if not bridges or not owner:
+        return
+    cmd = ["ovs-vsctl", "--timeout=30"]
+    for b in bridges:
+        cmd += ["--", "set", "Bridge", b, f"external_ids:{OWNER_KEY}={owner}"]
+    res = (run or _run)(cmd)
+    if res.returncode != 0:
+        raise OvsError(f"ovs-vsctl: tagging the bridges: {res.stderr.strip()}")
+
+
+def owner_tag(pid: int, run_dir: str) -> str:
+    return f"pid={pid} run={run_dir}"
+
+
+def clash_message(owners: dict[str, str], alive) -> str:
+    """Why a run will not start over existing bridges, and what to do:
+    ``owners`` from :func:`bridge_owners`, ``alive(pid)`` whether that
+    process still runs."""
+    lines = [f"OVS bridges {sorted(owners)} already exist; not touching them:"]
+    stale: list[str] = []
+    by_owner: dict[str, list[str]] = {}
+    for b in sorted(owners):
+        by_owner.setdefault(owners[b], []).append(b)
+    for tag, names in by_owner.items():
+        fields = dict(f.split("=", 1) for f in tag.split(" ", 1) if "=" in f)
+        pid = fields.get("pid", "")
+        if not pid.isdigit():
+            lines.append(f"  {', '.join(names)}: not made by an ovct run "
+                         "(Debian's mn, or something of yours?)")
+        elif alive(int(pid)):
+            lines.append(f"  {', '.join(names)}: made by the ovct run in "
+                         f"{fields.get('run', '?')} (pid {pid}, still running: stop it first)")
+        else:
+            lines.append(f"  {', '.join(names)}: left by the ovct run in "
+                         f"{fields.get('run', '?')} (pid {pid}, no longer running)")
+            stale += names
+    if stale:
+        lines.append("  remove what the ended run left with: ovs-vsctl "
+                     + " -- ".join(f"del-br {b}" for b in stale))
+    return "\n".join(lines)
+
+
+def bridge_owners(bridges: list[str], run=None) -> dict[str, str]:
+    """Each of ``bridges``' owner tag, "" where it has none (made by
+    something else, e.g. Debian's ``mn``)."""
+    if not bridges:
+        return {}
+    cmd = ["ovs-vsctl", "--timeout=30"]
+    for b in bridges:
+        cmd += ["--", "--if-exists", "get", "Bridge", b, f"external_ids:{OWNER_KEY}"]
+    res = (run or _run)(cmd)
+    if res.returncode != 0:
+        raise OvsError(f"ovs-vsctl: the bridges' owners: {res.stderr.strip()}")
+    lines = res.stdout.splitlines()
+    lines += [""] * (len(bridges) - len(lines))
+    return {b: line.strip().strip('"') for b, line in zip(bridges, lines)}
 
 
 #: how long a switch waits at most between attempts to reach a controller
