@@ -23,6 +23,7 @@ GRE links (Mininet's RemoteGRELink) need the kernel's ``ip_gre`` module;
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import shlex
@@ -79,10 +80,12 @@ def run_here(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess
 
 def run_over_ssh(config: str | None, server: Server, cmd: list[str],
                  timeout: float = 60) -> subprocess.CompletedProcess:
-    """A command on ``server`` as its root (``sudo`` for another user)."""
+    """A command on ``server`` as its root (``sudo`` for another user).
+    ssh joins its arguments into one line for the remote shell: each is
+    quoted, so the command runs there with the arguments it has here."""
     return subprocess.run(ssh_base(config) + [
         "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"{server.user}@{server.address}",
-        *(["sudo"] if server.user != "root" else []), *cmd],
+        *(["sudo"] if server.user != "root" else []), *map(shlex.quote, cmd)],
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
 
 
@@ -92,6 +95,31 @@ def mininet_classes(ssh_config: str | None):
     here: Debian's Mininet is only importable in the project's venv."""
     from mininet.examples import cluster as mc
 
+    Ssh = _ssh_mixin(ssh_config)
+
+    class Host(Ssh, mc.RemoteHost):
+        pass
+
+    class Switch(Ssh, mc.RemoteOVSSwitch):
+        pass
+
+    return Host, Switch, mc.RemoteSSHLink
+
+
+def kvm_host_class(ssh_config: str | None):
+    """The KVM host node for another server: Mininet's remote node (its
+    shell over ssh) made a :class:`testbed.kvmhost.KvmHost` whose files and
+    processes are on that server (:class:`testbed.kvmhost.RemoteKvm`)."""
+    from mininet.examples import cluster as mc
+
+    from testbed.kvmhost import KvmHost, RemoteKvm
+
+    class RemoteKvmHost(_ssh_mixin(ssh_config), RemoteKvm, mc.RemoteMixin, KvmHost):
+        pass
+    return RemoteKvmHost
+
+
+def _ssh_mixin(ssh_config: str | None):
     extra = ["-F", ssh_config] if ssh_config else []
 
     class _Ssh:
@@ -99,6 +127,18 @@ def mininet_classes(ssh_config: str | None):
         sshbase = ["ssh", *extra, "-q", "-o", "BatchMode=yes", "-tt"]
 
         def _popen(self, cmd, *args, **kwargs):
+            root_ns = kwargs.pop("ovct_root_ns", False)
+            if not getattr(self, "isRemote", False) and not root_ns:
+                # a node on this machine starts its processes as plain
+                # Mininet does: Mininet's cluster preexec would make each the
+                # leader of its own process group, and ``mnexec -d`` then
+                # forks -- the Popen's PID would not be the command's (a
+                # thin client outlived its SIGTERM that way); ``mnexec -d``
+                # puts it in a session of its own, out of reach of a Ctrl-C
+                from mininet.node import Node
+                kwargs.pop("sudo", None)
+                kwargs.pop("tt", None)
+                return Node._popen(self, cmd, *args, **kwargs)
             # ssh joins its arguments into one remote shell line: a list
             # command must reach the server as the same list (``sh -c
             # "a\nb"`` was split into words)
@@ -106,32 +146,40 @@ def mininet_classes(ssh_config: str | None):
                 cmd = [shlex.quote(str(c)) for c in cmd]
             return super()._popen(cmd, *args, **kwargs)
 
+        @staticmethod
+        def _ignoreSignal():
+            # Mininet's preexec for every remote process: its own process
+            # group -- and SIGHUP as by default, since SIGHUP is how Mininet
+            # ends a remote shell (ssh -tt: closing its input does not).
+            # Started from a shell that ignores SIGHUP (nohup), ssh kept it
+            # ignored and stopping the network waited for it forever.
+            os.setpgrp()
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
         def rpopen(self, *cmd, **opts):
             # the tunnel: RemoteLink.makeTunnel runs a bare ``ssh ... -w 9:9``
             # through the local node's rpopen
             if cmd and isinstance(cmd[0], list) and cmd[0][:1] == ["ssh"]:
                 cmd = (["ssh", *extra, "-o", "BatchMode=yes"] + cmd[0][1:],) + cmd[1:]
-            return super().rpopen(*cmd, **opts)
-
-    class Host(_Ssh, mc.RemoteHost):
-        pass
-
-    class Switch(_Ssh, mc.RemoteOVSSwitch):
-        pass
-
-    return Host, Switch, mc.RemoteSSHLink
+            # a command in the server's root namespace (a tunnel's ssh): in
+            # its own process group, as Mininet's cluster edition starts it
+            return super().rpopen(*cmd, ovct_root_ns=True, **opts)
+    return _Ssh
 
 
-class ControllerForward:
-    """``ssh -N -R 127.0.0.1:<port>:127.0.0.1:<port>`` to one server: its
-    switches reach the controller on their own loopback."""
+class SshForward:
+    """``ssh -N`` with one forward to one server, ``what`` it carries:
+    ``-R 127.0.0.1:<port>:127.0.0.1:<port>`` (the server's switches reach
+    the controller on their own loopback) or ``-L <local socket>:<remote
+    socket>`` (a remote libvirtd reached from here)."""
 
-    def __init__(self, server: Server, port: int, ssh_config: str | None, log: str):
-        self.server, self.port, self.log = server, port, log
+    def __init__(self, server: Server, forward: list[str], ssh_config: str | None, log: str,
+                 what: str):
+        self.server, self.log, self.what = server, log, what
         self.cmd = ssh_base(ssh_config) + [
             "-N", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes",
-            "-o", "ServerAliveInterval=5",
-            "-R", f"127.0.0.1:{port}:127.0.0.1:{port}", f"{server.user}@{server.address}"]
+            "-o", "ServerAliveInterval=5", "-o", "StreamLocalBindUnlink=yes",
+            *forward, f"{server.user}@{server.address}"]
         self.proc: subprocess.Popen | None = None
 
     def start(self, probe, timeout: float = 20.0) -> None:
@@ -142,10 +190,10 @@ class ControllerForward:
 
         def up() -> bool:
             if self.proc.poll() is not None:
-                raise ClusterError(f"controller forward to {self.server.name} exited "
+                raise ClusterError(f"{self.what} forward to {self.server.name} exited "
                                    f"{self.proc.returncode}: see {self.log}")
             return probe()
-        until(up, timeout, f"the controller forward to {self.server.name}")
+        until(up, timeout, f"the {self.what} forward to {self.server.name}")
 
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` (our child: not reaped
@@ -231,6 +279,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 PermitTunnel yes
 AllowTcpForwarding yes
+AllowStreamLocalForwarding yes
 UseDNS no
 StrictModes no
 MaxStartups 200
@@ -411,7 +460,7 @@ class ClusterRun:
                                f"name): {[s.name for s in self.servers]}")
         self.ssh_config = ssh_config
         self.fixed = dict(fixed or {})
-        self.forwards: list[ControllerForward] = []
+        self.forwards: list[SshForward] = []
         self.where: dict[str, str] = {}
 
     def use_workdir(self, path: str) -> None:
@@ -478,13 +527,43 @@ class ClusterRun:
 
     def start_forwards(self, port: int) -> None:
         for s in self.servers:
-            fw = ControllerForward(s, port, self.ssh_config,
-                                   os.path.join(self.workdir, f"forward-{s.name}.log"))
+            fw = SshForward(s, ["-R", f"127.0.0.1:{port}:127.0.0.1:{port}"], self.ssh_config,
+                            os.path.join(self.workdir, f"forward-{s.name}.log"), "controller")
             self.forwards.append(fw)
             # listening on the far side's 127.0.0.1 (no test connection: the
             # controller would see a switch that never says hello)
             probe = ["ss", "-Hltn", f"src 127.0.0.1:{port}"]
             fw.start(lambda s=s, probe=probe: bool(self.run_on(s.name, probe, 10).stdout.strip()))
+
+    def sync_file(self, name: str, path: str) -> bool:
+        """Server ``name`` has this machine's ``path`` at the same path
+        afterwards; True if it had to be copied (its sha256 differed or it
+        was missing), False if it was there already."""
+        local = _sha256(path)
+        there = self.run_on(name, ["sha256sum", path], timeout=300).stdout.split()[:1]
+        if there == [local]:
+            return False
+        tmp = f"{path}.ovct-{os.getpid()}"
+        script = (f"mkdir -p {shlex.quote(os.path.dirname(path))} && cat > {shlex.quote(tmp)}"
+                  f" && mv {shlex.quote(tmp)} {shlex.quote(path)}")
+        s = self.server(name)
+        with open(path, "rb") as src:
+            p = subprocess.run(ssh_base(self.ssh_config) + [
+                "-o", "BatchMode=yes", f"{s.user}@{s.address}",
+                *(["sudo"] if s.user != "root" else []), "sh", "-c", shlex.quote(script)],
+                stdin=src, capture_output=True, text=True, timeout=1800)
+        if p.returncode != 0:
+            raise ClusterError(f"copying {path} to {name}: {p.stderr.strip()}")
+        return True
+
+    def forward_socket(self, name: str, local: str, remote: str) -> None:
+        """``local``, a UNIX socket here, leads to ``remote`` on server
+        ``name`` (a remote libvirtd's socket), until :meth:`stop`."""
+        fw = SshForward(self.server(name), ["-L", f"{local}:{remote}"], self.ssh_config,
+                        os.path.join(self.workdir, f"forward-{name}-"
+                                     f"{os.path.basename(local)}.log"), "socket")
+        self.forwards.append(fw)
+        fw.start(lambda: os.path.exists(local))
 
     def stop(self) -> list[str]:
         errors = []
@@ -492,7 +571,7 @@ class ClusterRun:
             try:
                 fw.stop()
             except Exception as exc:
-                errors.append(f"controller forward to {fw.server.name}: {exc}")
+                errors.append(f"{fw.what} forward to {fw.server.name}: {exc}")
         self.forwards = []
         for st in self.standins:
             try:
@@ -502,10 +581,18 @@ class ClusterRun:
         return errors
 
     def leftovers(self) -> list[str]:
-        out = [f"controller forward to {fw.server.name}" for fw in self.forwards]
+        out = [f"{fw.what} forward to {fw.server.name}" for fw in self.forwards]
         for st in self.standins:
             out += st.leftovers()
         return out
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _ns_pids(ns: str) -> list[int]:

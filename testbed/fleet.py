@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from controller.hypervisor import HostSpec
-from controller.rundir import ROOT, RunDir
-from testbed import accel, guest_image
+from controller.rundir import RunDir
+from testbed import accel, guest_image, preflight
 from testbed.controller_proc import ControllerClient
+from testbed.probes import project_module
 from testbed import libvirt_config as LC
 from testbed.topology import KVM_HOST, Topology
 from testbed.wait import wait_until
@@ -48,8 +48,11 @@ class FleetError(RuntimeError):
 class KvmFleet:
     def __init__(self, topology: Topology, run: RunDir, state_root: str, python: str,
                  accel: str | None = None, vm_boot_timeout: float = 120.0,
-                 host_memory_mib: int = 2048, host_cpus: int = 2):
+                 host_memory_mib: int = 2048, host_cpus: int = 2, cluster=None):
+        """``cluster``: a :class:`testbed.cluster.ClusterRun` (cluster mode:
+        a KVM host placed on another server is a remote node there)."""
         self.topology = topology
+        self.cluster = cluster
         self.run = run
         self.state_root = state_root      # short: UNIX socket paths are limited
         self.python = python
@@ -64,6 +67,9 @@ class KvmFleet:
         self.vm_boot_s: dict[str, float] = {}
         self.hosts: list = []              # testbed.kvmhost.KvmHost nodes
         self._left: list = []
+        #: cluster mode: the guest image files copied to each other server
+        #: (none where that server had them already)
+        self.copied_to: dict[str, list[str]] = {}
         #: how long the first libvirtd took to answer for its capabilities
         #: (~0.05 s from a valid seed; ~8 s when it had to probe QEMU)
         self.caps_s: float | None = None
@@ -76,19 +82,39 @@ class KvmFleet:
     def _state_dir(self, host: str) -> str:
         return os.path.join(self.state_root, host)
 
+    def server_of(self, host: str) -> str | None:
+        """The other server a KVM host is placed on (None: this one)."""
+        if self.cluster is None:
+            return None
+        from testbed.cluster import LOCAL
+        srv = self.cluster.where.get(host, LOCAL)
+        return None if srv == LOCAL else srv
+
+    def _forward_socket(self, host: str) -> str:
+        """Here, the end of the ssh forward to a remote host's libvirtd."""
+        return os.path.join(self.state_root, f"{host}.fwd.sock")
+
     def host_opts(self) -> dict:
-        """Mininet node options that make the KVM hosts KvmHost nodes."""
+        """Mininet node options that make the KVM hosts KvmHost nodes (on
+        another server: remote ones, whose shell and files are there)."""
         # a Mininet node class: imported once a network starts (Debian's
         # Mininet is importable only in the project's venv)
         from testbed.kvmhost import KvmHost
-        return {h.name: {"cls": KvmHost, "state_dir": self._state_dir(h.name),
+        remote = None
+        if self.cluster is not None:
+            from testbed.cluster import kvm_host_class
+            remote = kvm_host_class(self.cluster.ssh_config)
+        return {h.name: {"cls": remote if self.server_of(h.name) else KvmHost,
+                         "state_dir": self._state_dir(h.name),
                          "log_dir": self.run.host_logs(h.name)}
                 for h in self.topology.hosts_by_role(KVM_HOST)}
 
     def host_specs(self) -> list[HostSpec]:
-        """The hypervisor inventory: where each KVM host's libvirtd will be."""
-        return [HostSpec(h.name, LC.libvirt_uri(self._state_dir(h.name)), h.ip,
-                         self.host_memory_mib, self.host_cpus)
+        """The hypervisor inventory: where each KVM host's libvirtd will be
+        reached from here (on another server: through the socket forward)."""
+        return [HostSpec(h.name, f"qemu+unix:///system?socket={self._forward_socket(h.name)}"
+                         if self.server_of(h.name) else LC.libvirt_uri(self._state_dir(h.name)),
+                         h.ip, self.host_memory_mib, self.host_cpus)
                 for h in self.topology.hosts_by_role(KVM_HOST)]
 
     # -- with the network ----------------------------------------------------------------
@@ -114,18 +140,49 @@ class KvmFleet:
         peers = [h.ip for h in self.topology.hosts_by_role(KVM_HOST)]
         for h in self.hosts:
             h.close_libvirt_to_others(peers)
-        first, rest = self.hosts[0], self.hosts[1:]
-        _copy_caps(CAPS_SEED, first.caps_cache)
+        self._prepare_servers()
+        # the capabilities are warmed on a host of this machine (the seed is
+        # this machine's); other servers' hosts are given the seed
+        here = [h for h in self.hosts if not self.server_of(h.name)] or self.hosts
+        first = here[0]
+        rest = [h for h in self.hosts if h is not first]
+        first.install_caps(CAPS_SEED)
         first.start_libvirtd(run_id)
         wait_until(lambda: reachable(first), 30, f"libvirtd of {first.name}")
         self.caps_s = self._warm_caps(first.name)
-        _copy_caps(first.caps_cache, CAPS_SEED)
+        if not self.server_of(first.name):
+            LC.copy_caps(first.caps_cache, CAPS_SEED)
         for h in rest:
-            _copy_caps(CAPS_SEED, h.caps_cache)
+            h.install_caps(CAPS_SEED)
             h.start_libvirtd(run_id)
         for h in rest:
             wait_until(lambda: reachable(h), 30, f"libvirtd of {h.name}")
         self._start_vms(client)
+
+    def _prepare_servers(self) -> None:
+        """Cluster mode: each other server with a KVM host gets the guest
+        image (same paths; copied only where its checksum differs) and the
+        directory of the guests' console logs; its hosts' libvirtd sockets
+        are forwarded here."""
+        done: set[str] = set()
+        for h in self.hosts:
+            srv = self.server_of(h.name)
+            if srv is None:
+                continue
+            if srv not in done:
+                done.add(srv)
+                probe = self.cluster.run_on(srv, preflight.remote_probe())
+                lacking = preflight.remote_missing(srv, probe.stdout)
+                if probe.returncode != 0 or lacking:
+                    raise FleetError(lacking or f"server {srv}: {probe.stderr.strip()}")
+                for path in (self.image.kernel, self.image.initrd, self.image.rootfs):
+                    self.copied_to[srv] = self.copied_to.get(srv, []) + (
+                        [path] if self.cluster.sync_file(srv, path) else [])
+                if self.topology.vms:
+                    consoles = os.path.dirname(self.run.console_log(self.topology.vms[0].name))
+                    self.cluster.run_on(srv, ["mkdir", "-p", consoles])
+            self.cluster.forward_socket(srv, self._forward_socket(h.name),
+                                        LC.socket_path(self._state_dir(h.name)))
 
     def _warm_caps(self, host: str) -> float:
         """Ask a libvirtd for its capabilities (every emulator's): from the
@@ -170,9 +227,8 @@ class KvmFleet:
         connection stays on the host's bridge, so it neither crosses the
         OpenFlow network nor looks like a thin client to OVCT."""
         src = from_host or (self.hv.locate(vm) if self.hv else None) or self.topology.vm(vm).host
-        env = dict(os.environ, PYTHONPATH=ROOT)
         out, err, _rc = self.network.host(src).pexec(
-            [self.python, "-m", "testbed.rfb", self.topology.vm(vm).ip], env=env)
+            project_module(self.python, "testbed.rfb", self.topology.vm(vm).ip))
         if out.strip():
             return out.strip()
         # no greeting: say why (refused, timed out), not just an empty string
@@ -226,16 +282,15 @@ class KvmFleet:
         return problems + h.stop_libvirtd()
 
     def leftovers(self) -> list[str]:
+        """What of the fleet is still running; a host on another server is
+        asked only while that server is there to ask (a stopped stand-in's
+        processes are this machine's, seen by :mod:`testbed.machine`)."""
         out = []
         for h in self._left:
-            out += h.leftovers()
+            srv = self.server_of(h.name)
+            if srv is None or self.cluster.running(srv):
+                out += h.leftovers()
         if os.path.exists(self.state_root):
             out.append(f"state directory {self.state_root}")
         return out
 
-
-def _copy_caps(src: str, dst: str) -> None:
-    """Copy a QEMU capabilities cache directory (``<cache>/qemu``) over
-    another; a missing source copies nothing."""
-    if os.path.isdir(src):
-        shutil.copytree(src, dst, dirs_exist_ok=True)

@@ -12,14 +12,22 @@ Inside the host's namespaces:
 
 Runtime state lives under a short directory (UNIX socket paths are limited
 to 108 bytes); libvirt's logs go to the run directory for post-mortems.
+
+:class:`RemoteKvm` (cluster mode) puts the same host on another server: its
+private directories, files and processes are that server's, written, read
+and signalled over ssh; the root namespace here reaches its libvirtd
+through an ``ssh -L`` forward of the socket (the fleet sets that up).
 """
 from __future__ import annotations
 
 import glob
+import io
 import os
+import shlex
 import shutil
 import signal
 import subprocess
+import tarfile
 
 import psutil
 
@@ -39,11 +47,9 @@ class KvmHost(Host):
     def __init__(self, name, state_dir: str, log_dir: str, **params):
         self.state_dir = state_dir
         self.log_dir = log_dir
-        dirs = []
-        for mount, short in PRIVATE.items():
-            backing = log_dir if short == "log" else os.path.join(state_dir, short)
-            os.makedirs(backing, exist_ok=True)
-            dirs.append((mount, backing))
+        dirs = [(mount, log_dir if short == "log" else os.path.join(state_dir, short))
+                for mount, short in PRIVATE.items()]
+        self._make_dirs([backing for _mount, backing in dirs])
         super().__init__(name, privateDirs=dirs, **params)
         self.libvirtd: subprocess.Popen | None = None
         #: QEMU processes seen on this host: pid -> (start time, command
@@ -59,6 +65,48 @@ class KvmHost(Host):
     def caps_cache(self) -> str:
         """Its libvirtd's QEMU capabilities cache, seen from the root namespace."""
         return os.path.join(self.backing("/var/cache/libvirt"), "qemu")
+
+    # -- its server's files and processes (here; RemoteKvm: over ssh) -----------
+    def _make_dirs(self, paths: list[str]) -> None:
+        for path in paths:
+            os.makedirs(path, exist_ok=True)
+
+    def _put(self, mount: str, name: str, text: str) -> None:
+        """A file in one of its private directories."""
+        with open(os.path.join(self.backing(mount), name), "w") as fh:
+            fh.write(text)
+
+    def _qemu_pids(self) -> list[int]:
+        """The PIDs libvirt wrote to /run/libvirt/qemu/<vm>.pid."""
+        pids = []
+        for path in glob.glob(os.path.join(self.backing("/run/libvirt"), "qemu", "*.pid")):
+            try:
+                pids.append(int(open(path).read().strip()))
+            except (OSError, ValueError):
+                continue
+        return pids
+
+    def _identity(self, pid: int):
+        return identity(pid)
+
+    def _alive_as(self, pid: int, seen) -> bool:
+        return same_process(pid, seen) is not None
+
+    def _kill_as(self, pid: int, seen) -> None:
+        """SIGKILL ``pid`` while it is still the process ``seen``."""
+        proc = same_process(pid, seen)
+        if proc is not None:
+            try:
+                proc.kill()             # psutil checks it is still that process
+            except psutil.Error:
+                pass
+
+    def install_caps(self, src: str) -> None:
+        """A QEMU capabilities cache (a directory here) becomes its libvirtd's."""
+        LC.copy_caps(src, self.caps_cache)
+
+    def _remove_state(self) -> None:
+        shutil.rmtree(self.state_dir, ignore_errors=True)
 
     # -- bridge ---------------------------------------------------------------
     def _must(self, *cmd: str) -> str:
@@ -91,18 +139,15 @@ class KvmHost(Host):
     def close_libvirt_to_others(self, peers: list[str]) -> None:
         """Only the KVM hosts (``peers``) may reach this host's libvirtd and
         migration ports: a firewall in its own network namespace."""
-        path = os.path.join(self.backing("/etc/libvirt"), "ovct.nft")
-        with open(path, "w") as fh:
-            fh.write(LC.firewall_rules(peers))
+        self._put("/etc/libvirt", "ovct.nft", LC.firewall_rules(peers))
         self._must("nft", "-f", "/etc/libvirt/ovct.nft")
 
     def start_libvirtd(self, run_id: str) -> None:
-        etc = self.backing("/etc/libvirt")
-        with open(os.path.join(etc, "libvirtd.conf"), "w") as fh:
-            fh.write(LC.libvirtd_conf(LC.host_uuid(self.name, run_id), self.IP(),
-                                      "/var/log/libvirt/libvirtd.log"))
-        with open(os.path.join(etc, "qemu.conf"), "w") as fh:
-            fh.write(LC.qemu_conf())
+        self._put("/etc/libvirt", "libvirtd.conf",
+                  LC.libvirtd_conf(LC.host_uuid(self.name, run_id), self.IP(),
+                                   "/var/log/libvirt/libvirtd.log"))
+        self._put("/etc/libvirt", "qemu.conf", LC.qemu_conf())
+        os.makedirs(self.log_dir, exist_ok=True)
         out = open(os.path.join(self.log_dir, "libvirtd.out"), "ab")
         self.libvirtd = self.popen(
             ["libvirtd", "--listen", "--config", "/etc/libvirt/libvirtd.conf",
@@ -118,12 +163,8 @@ class KvmHost(Host):
         /run/libvirt/qemu/<vm>.pid) with their start time, so they can be
         stopped by PID -- and only while the PID is still the same process
         (a source QEMU exits after migrating; its PID may be reused)."""
-        for path in glob.glob(os.path.join(self.backing("/run/libvirt"), "qemu", "*.pid")):
-            try:
-                pid = int(open(path).read().strip())
-            except (OSError, ValueError):
-                continue
-            seen = identity(pid)
+        for pid in self._qemu_pids():
+            seen = self._identity(pid)
             if pid not in self.qemu_pids and seen is not None:
                 self.qemu_pids[pid] = seen
         return self.qemu_pids
@@ -135,29 +176,29 @@ class KvmHost(Host):
         problems = []
         self.note_qemu_pids()
         if self.libvirtd is not None and self.libvirtd.poll() is None:
-            self.libvirtd.send_signal(signal.SIGTERM)
+            self._signal_libvirtd(signal.SIGTERM)
             try:
                 self.libvirtd.wait(timeout)
             except subprocess.TimeoutExpired:
                 problems.append(f"{self.name}: libvirtd ignored SIGTERM")
-                self.libvirtd.kill()
+                self._signal_libvirtd(signal.SIGKILL)
                 self.libvirtd.wait(5)
         for pid, seen in sorted(self.qemu_pids.items()) if kill_qemu else ():
-            proc = same_process(pid, seen)
-            if proc is not None:
+            if self._alive_as(pid, seen):
                 problems.append(f"{self.name}: QEMU pid {pid} still running; killed")
-                try:
-                    proc.kill()             # psutil checks it is still that process
-                except psutil.Error:
-                    pass
+                self._kill_as(pid, seen)
         return problems
+
+    def _signal_libvirtd(self, sig: int) -> None:
+        """Our child: not reaped until waited for, so its PID is still it."""
+        self.libvirtd.send_signal(sig)
 
     def kill_libvirtd(self) -> None:
         """SIGKILL libvirtd, as a crash would (its guests keep running; a
         restarted libvirtd takes them over, or ends an incoming one)."""
         self.note_qemu_pids()
         if self.libvirtd is not None and self.libvirtd.poll() is None:
-            self.libvirtd.kill()
+            self._signal_libvirtd(signal.SIGKILL)
             self.libvirtd.wait(10)
 
     def leftovers(self) -> list[str]:
@@ -165,9 +206,102 @@ class KvmHost(Host):
         if self.libvirtd is not None and self.libvirtd.poll() is None:
             out.append(f"{self.name}: libvirtd pid {self.libvirtd.pid}")
         out += [f"{self.name}: QEMU pid {p}" for p, seen in sorted(self.qemu_pids.items())
-                if same_process(p, seen) is not None]
+                if self._alive_as(p, seen)]
         return out
 
     def terminate(self):
         super().terminate()
-        shutil.rmtree(self.state_dir, ignore_errors=True)
+        self._remove_state()
+
+
+#: one process's identity on another server, read from /proc: its start
+#: time (clock ticks since boot), state and command name
+_PROC_IDENTITY = (
+    'for p in {pids}; do s=$(cat /proc/$p/stat 2>/dev/null) || continue; '
+    'r=${{s##*) }}; set -- $r; echo "$p ${{20}} $1 $(cat /proc/$p/comm)"; done')
+
+
+class RemoteKvm:
+    """Mix-in for a KVM host on another server (before
+    ``mininet.examples.cluster.RemoteMixin`` and :class:`KvmHost` in the
+    class's bases).  Its private directories are made by its own shell
+    there (Mininet's mount of private directories runs ``mkdir -p``); the
+    files and processes of the other methods are reached over ssh as the
+    server's root: a process is still identified by its PID and start time
+    before it is signalled.  Logs stay on that server, in the same paths."""
+
+    def _make_dirs(self, paths: list[str]) -> None:
+        pass
+
+    def _on_server(self, script: str, data: bytes | None = None) -> str:
+        """``script`` run by ``sh`` on the server (root namespace), ``data``
+        on its input; its output, or an error naming the host."""
+        p = self.rpopen(["sh", "-c", script], tt=False, stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = p.communicate(data, timeout=120)
+        if p.returncode != 0:
+            raise RuntimeError(f"{self.name} on {self.server}: sh -c {script[:120]!r} exited "
+                               f"{p.returncode}: {err.decode(errors='replace').strip()}")
+        return out.decode(errors="replace")
+
+    def _put(self, mount: str, name: str, text: str) -> None:
+        path = os.path.join(self.backing(mount), name)
+        self._on_server(f"mkdir -p {shlex.quote(os.path.dirname(path))} && "
+                        f"cat > {shlex.quote(path)}", text.encode())
+
+    def _qemu_pids(self) -> list[int]:
+        d = shlex.quote(os.path.join(self.backing("/run/libvirt"), "qemu"))
+        out = self._on_server(f"cat {d}/*.pid 2>/dev/null; true")
+        return [int(x) for x in out.split() if x.isdigit()]
+
+    def _identities(self, pids) -> dict[int, tuple[str, str, str]]:
+        """pid -> (start time, state, name) of those still running there."""
+        pids = [int(p) for p in pids]
+        if not pids:
+            return {}
+        out = self._on_server(_PROC_IDENTITY.format(pids=" ".join(map(str, pids))))
+        found = {}
+        for line in out.splitlines():
+            pid, start, state, name = (line.split(" ", 3) + ["", "", ""])[:4]
+            found[int(pid)] = (start, state, name)
+        return found
+
+    def _identity(self, pid: int):
+        got = self._identities([pid]).get(pid)
+        return None if got is None or got[1] == "Z" else (got[0], got[2])
+
+    def _alive_as(self, pid: int, seen) -> bool:
+        return self._identity(pid) == seen
+
+    def _kill_as(self, pid: int, seen, sig: int = signal.SIGKILL) -> None:
+        # checked and signalled in one command: no window for a new process
+        # to take the PID between the two
+        start, name = seen
+        self._on_server(
+            f"s=$(cat /proc/{pid}/stat 2>/dev/null) || exit 0; r=${{s##*) }}; set -- $r; "
+            f'[ "${{20}}" = {shlex.quote(start)} ] && '
+            f'[ "$(cat /proc/{pid}/comm)" = {shlex.quote(name)} ] && kill -{int(sig)} {pid}; true')
+
+    def _signal_libvirtd(self, sig: int) -> None:
+        """Here ``self.libvirtd`` is the ssh that started it: the daemon is
+        signalled there by the PID it wrote, while it is still that process."""
+        pidfile = os.path.join(self.backing("/run/libvirt"), "libvirtd.pid")
+        out = self._on_server(f"cat {shlex.quote(pidfile)} 2>/dev/null; true").strip()
+        if out.isdigit():
+            seen = self._identity(int(out))
+            if seen is not None and seen[1] == "libvirtd":
+                self._kill_as(int(out), seen, sig)
+
+    def install_caps(self, src: str) -> None:
+        if not os.path.isdir(src):
+            return
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            tar.add(src, arcname=".")
+        dst = shlex.quote(self.caps_cache)
+        self._on_server(f"mkdir -p {dst} && tar -C {dst} -xf -", buf.getvalue())
+
+    def _remove_state(self) -> None:
+        d = shlex.quote(self.state_dir)
+        self._on_server(f"rm -rf {d} && rmdir --ignore-fail-on-non-empty "
+                        f"$(dirname {d}) 2>/dev/null; true")

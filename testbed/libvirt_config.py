@@ -10,6 +10,7 @@ exists only inside the emulated network -- for peer-to-peer migration.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 import xml.etree.ElementTree as ET
 
@@ -21,6 +22,13 @@ from testbed.topology import VM
 #: the host -> name of its backing directory under the host's state dir
 PRIVATE = {"/etc/libvirt": "etc", "/run/libvirt": "run", "/var/lib/libvirt": "lib",
            "/var/cache/libvirt": "cache", "/var/log/libvirt": "log"}
+
+
+def copy_caps(src: str, dst: str) -> None:
+    """Copy a QEMU capabilities cache directory (``<cache>/qemu``) over
+    another; a missing source copies nothing."""
+    if os.path.isdir(src):
+        shutil.copytree(src, dst, dirs_exist_ok=True)
 
 
 def socket_path(state_dir: str) -> str:

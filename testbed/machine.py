@@ -3,7 +3,7 @@ check that a run left nothing behind does not trust the testbed's own
 records (a process it lost track of would not be in them).
 
 :func:`snapshot` lists named network namespaces, host-side links of Mininet
-(``<node>-ethN``) and our guests' taps, OVS bridges, and the processes of
+(``<node>-ethN``), our guests' taps and cluster tunnels' ``tapN``, OVS bridges, and the processes of
 the kinds the testbed starts (libvirtd, QEMU, Xvnc, our controller, thin
 clients, pings, iperf3, ``mnexec``-started shells, cluster mode's sshd,
 ssh and stand-in OVS, and what drives a run: ``ovct``, experiment scripts,
@@ -42,7 +42,7 @@ PROCESS_KINDS = {
     "experiment": lambda name, cmd: bool(re.search(r"\bexperiments/\w+\.py\b", cmd)),
     "mn": lambda name, cmd: bool(re.search(r"(^|/|\s)mn(\s|$)", cmd)),
 }
-_LINK = re.compile(r"^([\w.]+-eth\d+|vnet\d+|ovctg[AB]|ovct-srv\d+)$")
+_LINK = re.compile(r"^([\w.]+-eth\d+|vnet\d+|ovctg[AB]|ovct-srv\d+|tap\d+)$")
 
 
 def _processes() -> set[str]:

@@ -67,9 +67,6 @@ class Testbed:
         self.kvm = bool(topology.vms) if kvm is None else kvm
         #: cluster mode (the network over several servers), or None
         self.cluster = cluster
-        if cluster is not None and self.kvm:
-            raise TestbedError("cluster mode runs the network only: KVM hosts on other "
-                               "servers are not supported yet (use plain hosts: --no-vms)")
         # the controller's policy; validated now so a bad one fails early
         self.policy = cfgmod.parse(ovct or {}, "ovct policy", cfgmod.Policy)
         self.rundir = RunDir(run_dir or default_run(topology.name, pid=True))
@@ -88,7 +85,8 @@ class Testbed:
         self.probes = Probes(self.topology, self.host, self.rundir)
         state_root = os.path.join("/run/ovct", f"{os.getpid()}-{id(self) & 0xffff:x}")
         self.fleet = KvmFleet(self.topology, self.rundir, state_root, python, accel,
-                              vm_boot_timeout, host_memory_mib, host_cpus) if self.kvm else None
+                              vm_boot_timeout, host_memory_mib, host_cpus,
+                              cluster=cluster) if self.kvm else None
         self._meta: dict = {}
 
     # -- life cycle -------------------------------------------------------------

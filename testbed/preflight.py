@@ -108,3 +108,28 @@ def check(requirements=NETWORK, need_root: bool = True) -> None:
         problems.append(report(gone))
     if problems:
         raise PreflightError("\n".join(problems))
+
+
+#: what another server needs for its KVM hosts (cluster mode), by command
+REMOTE_KVM = tuple(r for r in NETWORK + KVM
+                   if r.what in ("mnexec", "qemu-system-x86_64", "libvirtd", "nft")) + (
+    Requirement("sha256sum", "command", debian="coreutils"),
+    Requirement("tar", "command", debian="tar"),
+)
+
+
+def remote_probe(reqs=REMOTE_KVM) -> list[str]:
+    """The command that prints, on another server, each of ``reqs`` it lacks."""
+    names = " ".join(r.what for r in reqs)
+    return ["sh", "-c", f"for c in {names}; do command -v $c >/dev/null || echo $c; done"]
+
+
+def remote_missing(server: str, output: str, reqs=REMOTE_KVM) -> str | None:
+    """What ``remote_probe``'s ``output`` says is missing on ``server``,
+    with the command that installs it there (None: nothing)."""
+    missing = [r for r in reqs if r.what in output.split()]
+    if not missing:
+        return None
+    pkgs = " ".join(dict.fromkeys(r.debian for r in missing if r.debian))
+    return (f"server {server} lacks {', '.join(r.what for r in missing)} for its KVM "
+            f"hosts; on it: apt-get install -y {pkgs}   (or: {SETUP_HINT})")

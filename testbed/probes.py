@@ -36,6 +36,18 @@ def reap(proc: subprocess.Popen, timeout: float = 5.0) -> None:
         pass
 
 
+def project_module(python: str, module: str, *args: str) -> list[str]:
+    """The command line that runs one of the project's modules in a node.
+    The search path is on the command line, not in a Popen environment: a
+    node on another server (cluster mode) runs it over ssh, which does not
+    carry the environment (the project is at the same path there)."""
+    return ["env", f"PYTHONPATH={ROOT}", python, "-m", module, *args]
+
+
+class ProbeError(RuntimeError):
+    pass
+
+
 class Probes:
     """``host(name)`` gives the Mininet node to run in; background pings'
     output goes to ``run``'s ``pings/`` directory."""
@@ -89,10 +101,20 @@ class Probes:
             for _pair, proc in procs:
                 reap(proc)
 
+    def _here(self, name: str, what: str) -> None:
+        """A process left running in a node is stopped by its PID: on
+        another server (cluster mode) the PID here is its ssh's, and ending
+        that ssh does not end it -- refused rather than left running."""
+        if getattr(self.host(name), "isRemote", False):
+            raise ProbeError(f"{what} on {name}: {name} is on another server (cluster mode), "
+                             "where a process left running cannot be stopped from here yet; "
+                             f"place its switch on the first server (--place SWITCH=local)")
+
     def start_ping(self, src: str, dst: str, interval: float = 0.01,
                    log: str | None = None) -> "BackgroundPing":
         """Ping continuously from ``src`` until .stop() (which parses).  The
         raw output goes to ``log`` (default ``pings/<src>-<dst>-bg<n>.txt``)."""
+        self._here(src, "a background ping")
         path = log or os.path.join(self.run.pings, f"{src}-{dst}-bg{next(self._n)}.txt")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as out:
@@ -106,11 +128,11 @@ class Probes:
         """A real thin client (:mod:`testbed.thinclient`) in ``client``'s
         namespace, viewing ``vm``'s desktop for ``duration_s`` and logging a
         line per screen update to ``log``; returns its process."""
-        env = dict(os.environ, PYTHONPATH=ROOT)
+        self._here(client, "a thin client")
         return self.host(client).popen(
-            [python, "-m", "testbed.thinclient", self.ip(vm), "--port", str(port),
-             "--duration", str(duration_s), "--input-rate", str(input_rate_hz), "--log", log],
-            env=env, stdin=subprocess.DEVNULL)
+            project_module(python, "testbed.thinclient", self.ip(vm), "--port", str(port),
+                           "--duration", str(duration_s), "--input-rate", str(input_rate_hz),
+                           "--log", log), stdin=subprocess.DEVNULL)
 
     def iperf(self, client: str, server: str, seconds: float = 3.0, port: int = 5201) -> dict:
         """TCP throughput from ``client`` to ``server`` with iperf3 (server

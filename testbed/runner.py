@@ -24,12 +24,11 @@ one: :meth:`~ScenarioRun.start_due_sessions`, :meth:`~ScenarioRun.switch_ovct`,
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 
 from controller import events as E
-from controller.rundir import ROOT, RunDir
+from controller.rundir import RunDir
 from controller.stats import by_class
 from testbed.net import Testbed
 from testbed.scenario import Scenario

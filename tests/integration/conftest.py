@@ -10,8 +10,10 @@ import time
 
 import pytest
 
-from testbed import ROOT, machine, preflight
+from controller import events as E
+from testbed import ROOT, machine, preflight, scenario
 from testbed.net import Testbed
+from testbed.wait import wait_until
 
 ARTIFACTS = os.path.join(ROOT, "runs", "pytest", time.strftime("%Y%m%d-%H%M%S"))
 
@@ -108,3 +110,22 @@ def finish(tb: Testbed, before: set[str] | None = None) -> None:
     if before is not None:
         seen = machine.left_behind(before)
         assert not seen, f"left behind on the machine: {seen}"
+
+
+def paper_policy(mode: str = "fast") -> dict:
+    """The OVCT policy of the paper scenario, in network-update ``mode``."""
+    scn = scenario.load(os.path.join(ROOT, "experiments", "scenarios", "paper.yaml"))
+    return {**scn.ovct.model_dump(mode="json"), "update_mode": mode}
+
+
+def wait_event(tail: E.Tail, kinds: tuple[str, ...], timeout: float, **where) -> dict:
+    """The first event of one of ``kinds`` whose fields match ``where``."""
+    found: list[dict] = []
+
+    def seen() -> bool:
+        tail.new()
+        found[:] = [r for r in tail.records if r.get("type") in kinds
+                    and all(r.get(k) == v for k, v in where.items())]
+        return bool(found)
+    wait_until(seen, timeout, f"event {'/'.join(kinds)} {where}", interval=0.1)
+    return found[0]

@@ -34,32 +34,15 @@ import pytest
 
 from controller import events as E
 from experiments.common import metadata
-from testbed import ROOT, flowcheck, scenario
+from testbed import ROOT, flowcheck
 from testbed.topology import paper_topology
 from testbed.wait import WaitTimeout, wait_until
-from tests.integration.conftest import ARTIFACTS, finish, start
+from tests.integration.conftest import ARTIFACTS, finish, paper_policy, start, wait_event
 
 VM, CLIENT, SRC, DST = "vm1", "tcl1", "pm2", "pm1"
 VM_MAC = "52:54:00:00:00:01"
 FAULT_S = 3.0           # how long an outage lasts (the fault itself, not a wait for state)
 TABLE = os.path.join(ARTIFACTS, "faults.csv")
-
-
-def _policy() -> dict:
-    scn = scenario.load(os.path.join(ROOT, "experiments", "scenarios", "paper.yaml"))
-    return {**scn.ovct.model_dump(mode="json"), "update_mode": "fast"}
-
-
-def _wait_event(tail: E.Tail, kinds: tuple[str, ...], timeout: float, **where) -> dict:
-    found: list[dict] = []
-
-    def seen() -> bool:
-        tail.new()
-        found[:] = [r for r in tail.records if r.get("type") in kinds
-                    and all(r.get(k) == v for k, v in where.items())]
-        return bool(found)
-    wait_until(seen, timeout, f"event {'/'.join(kinds)} {where}", interval=0.1)
-    return found[0]
 
 
 # -- the faults: inject(tb) -> heal(tb) ----------------------------------------------
@@ -139,7 +122,7 @@ def _record(row: dict, accel: str) -> None:
 @pytest.mark.parametrize("case", list(CASES))
 def test_fault_during_migration_ends_with_vm_in_one_place(case, attach):
     inject, heal, at_once = CASES[case]
-    tb = attach(start(paper_topology(), f"fault-{case}", kvm=True, ovct=_policy(),
+    tb = attach(start(paper_topology(), f"fault-{case}", kvm=True, ovct=paper_policy(),
                       stats_interval=2.0))
     session = None
     try:
@@ -148,8 +131,8 @@ def test_fault_during_migration_ends_with_vm_in_one_place(case, attach):
         tb.rundir.ensure(tb.rundir.thinclients)
         session_log = tb.rundir.thinclient_log(CLIENT, VM, 0)
         session = tb.start_session(CLIENT, VM, session_log, duration_s=600)
-        _wait_event(tail, ("ovct_migration_start",), 90, vm=VM)
-        _wait_event(tail, ("ovct_migration_progress",), 60, vm=VM, step="dest_started")
+        wait_event(tail, ("ovct_migration_start",), 90, vm=VM)
+        wait_event(tail, ("ovct_migration_progress",), 60, vm=VM, step="dest_started")
         t_fault = time.monotonic()
         if inject is not None:
             inject(tb)
@@ -160,7 +143,7 @@ def test_fault_during_migration_ends_with_vm_in_one_place(case, attach):
         t_healed = time.monotonic()
         # the migration ends one way or the other (a restarted controller
         # logs the outcome of the job it adopted)
-        end = _wait_event(tail, ("ovct_migration_done", "ovct_migration_failed"), 300, vm=VM)
+        end = wait_event(tail, ("ovct_migration_done", "ovct_migration_failed"), 300, vm=VM)
         at_end = flowcheck.vm_problems(tb, VM)
         settled: dict = {}
 

@@ -58,11 +58,28 @@ def test_bad_cluster_options_name_what_is_wrong(over, err, words):
         cli._cluster(_args(**over), paper_topology())
 
 
-def test_cluster_mode_with_kvm_hosts_is_refused_before_anything_starts(tmp_path):
-    with pytest.raises(tbnet.TestbedError, match="--no-vms"):
-        tbnet.Testbed(paper_topology(), run_dir=str(tmp_path / "run"), kvm=True,
-                cluster=ClusterRun(standins=1))
-    assert not (tmp_path / "run").exists()
+def test_a_kvm_host_on_another_server_is_a_remote_node_reached_through_a_forward(tmp_path):
+    """pm2 (on s3) goes to the stand-in: its node class is the remote KVM
+    host, and its libvirtd is reached here through the forwarded socket;
+    pm1 stays a local KvmHost reached through its own socket."""
+    from controller.rundir import RunDir
+    from testbed.fleet import KvmFleet
+    from testbed.kvmhost import KvmHost, RemoteKvm
+    topo = paper_topology()
+    cluster = ClusterRun(standins=1)
+    cluster.place(topo)
+    fleet = KvmFleet(topo, RunDir(str(tmp_path / "run")), "/run/ovct/x", "python",
+                     cluster=cluster)
+    assert (fleet.server_of("pm1"), fleet.server_of("pm2")) == (None, "srv2")
+    opts = fleet.host_opts()
+    assert opts["pm1"]["cls"] is KvmHost
+    assert issubclass(opts["pm2"]["cls"], RemoteKvm) and issubclass(opts["pm2"]["cls"], KvmHost)
+    uris = {sp.name: sp.uri for sp in fleet.host_specs()}
+    assert uris == {"pm1": "qemu+unix:///system?socket=/run/ovct/x/pm1/run/libvirt-sock",
+                    "pm2": "qemu+unix:///system?socket=/run/ovct/x/pm2.fwd.sock"}
+    # without cluster mode every KVM host is here
+    plain = KvmFleet(topo, RunDir(str(tmp_path / "run")), "/run/ovct/x", "python")
+    assert plain.server_of("pm2") is None and plain.host_opts()["pm2"]["cls"] is KvmHost
 
 
 def test_parse_server():
@@ -80,3 +97,54 @@ def test_the_cluster_line_counts_the_tunnels():
     line = cli.cluster_line(topo, run)
     assert line == ("cluster: local: 2 switches (s1, s2), 3 hosts; srv2 (stand-in): "
                     "1 switches (s3), 1 hosts; 1 switch links cross servers (ssh tunnels)")
+
+
+def test_another_server_missing_kvm_tools_is_told_what_to_install():
+    from testbed import preflight
+    cmd = preflight.remote_probe()
+    assert cmd[:2] == ["sh", "-c"] and "libvirtd" in cmd[2] and "qemu-system-x86_64" in cmd[2]
+    assert preflight.remote_missing("srv2", "") is None
+    msg = preflight.remote_missing("srv2", "libvirtd\nnft\n")
+    assert msg.startswith("server srv2 lacks libvirtd, nft for its KVM hosts")
+    assert "apt-get install -y libvirt-daemon nftables" in msg
+
+
+def test_remote_shells_end_on_sighup_even_when_started_with_it_ignored():
+    """Mininet ends a remote shell (ssh -tt) with SIGHUP: its processes get
+    SIGHUP back as by default, in their own process group, even from a
+    caller that ignores it (nohup; stopping the network hung on that)."""
+    import signal
+    import subprocess
+    from testbed.cluster import _ssh_mixin
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        p = subprocess.run(["sh", "-c", "grep SigIgn /proc/$$/status; ps -o pgid= -p $$; echo $$"],
+                           preexec_fn=_ssh_mixin(None)._ignoreSignal, capture_output=True,
+                           text=True, check=True)
+        plain = subprocess.run(["grep", "SigIgn", "/proc/self/status"], capture_output=True,
+                               text=True, check=True)
+    finally:
+        signal.signal(signal.SIGHUP, old)
+    sigign, pgid, pid = p.stdout.split("\n")[:3]
+    assert int(plain.stdout.split()[1], 16) & 1          # the caller's: ignored
+    assert not int(sigign.split()[1], 16) & 1            # theirs: not
+    assert pgid.strip() == pid.strip()                   # their own group
+
+
+def test_processes_left_running_on_another_server_are_refused(tmp_path):
+    """A ping or thin client on a host of another server could not be
+    stopped by its PID from here: refused, naming the host and the way out."""
+    from controller.rundir import RunDir
+    from testbed.probes import ProbeError, Probes
+
+    class Node:
+        def __init__(self, remote):
+            self.isRemote = remote
+
+        def popen(self, *a, **kw):
+            raise AssertionError("nothing may start")
+    probes = Probes(paper_topology(), lambda name: Node(name == "tcl2"), RunDir(str(tmp_path)))
+    with pytest.raises(ProbeError, match="thin client on tcl2: tcl2 is on another server"):
+        probes.start_session("tcl2", "vm1", "python3", str(tmp_path / "log"))
+    with pytest.raises(ProbeError, match=r"background ping on tcl2: .*--place SWITCH=local"):
+        probes.start_ping("tcl2", "vm1")

@@ -41,6 +41,7 @@ class FakeClient:
 
 class FakeTestbed:
     python = "python3"
+    _here = Probes._here          # the real check (FakeHost is on this machine)
 
     def __init__(self, run):
         self.started = []
@@ -86,7 +87,11 @@ def test_sessions_start_when_due_in_their_clients_namespace(tmp_path):
     r.start_due_sessions(2.0)
     assert [x.spec.client for x in r.running] == ["tcl1"]
     cmd = r.running[0].proc.cmd
-    assert cmd[:3] == ["python3", "-m", "testbed.thinclient"] and "10.0.0.101" in cmd
+    # the search path on the command line: over ssh (cluster mode) a
+    # Popen environment would not reach the command
+    from testbed import ROOT
+    assert cmd[:5] == ["env", f"PYTHONPATH={ROOT}", "python3", "-m", "testbed.thinclient"]
+    assert "10.0.0.101" in cmd
     assert cmd[cmd.index("--log") + 1].endswith("thinclients/tcl1-vm1-0.jsonl")
     r.start_due_sessions(100)
     assert [x.spec.vm for x in r.running] == ["vm1", "vm2"] and r.pending == []

@@ -1,0 +1,120 @@
+"""A KVM host on another server (testbed.kvmhost.RemoteKvm): its files and
+processes are reached with shell commands there.  Here the "server" is
+this machine: ``rpopen`` runs the command locally, so the shell snippets
+(the /proc identity, the checked kill, the file writes, the tar copy) are
+exercised for real, without ssh or root."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from testbed.kvmhost import KvmHost, RemoteKvm
+
+
+class Here(RemoteKvm, KvmHost):
+    """A RemoteKvm without Mininet's node set-up: just the paths."""
+
+    def __init__(self, state_dir, log_dir):   # no Node.__init__: no shell
+        self.name, self.server = "pm9", "srv9"
+        self.state_dir, self.log_dir = str(state_dir), str(log_dir)
+        self.libvirtd, self.qemu_pids = None, {}
+
+    def rpopen(self, cmd, tt=True, **opts):
+        assert tt is False              # binary data must not go through a tty
+        return subprocess.Popen(cmd, **opts)
+
+
+@pytest.fixture
+def host(tmp_path):
+    return Here(tmp_path / "state" / "pm9", tmp_path / "log")
+
+
+@pytest.fixture
+def sleeper():
+    p = subprocess.Popen(["sleep", "60"])
+    yield p
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+
+
+def test_a_process_is_known_by_its_start_time_and_name(host, sleeper):
+    seen = host._identity(sleeper.pid)
+    assert seen is not None and seen[1] == "sleep" and seen[0].isdigit()
+    assert host._alive_as(sleeper.pid, seen)
+    assert not host._alive_as(sleeper.pid, ("1", "sleep"))     # another start time
+    assert not host._alive_as(sleeper.pid, (seen[0], "qemu"))  # another name
+    assert host._identity(2 ** 22 + 1) is None                 # no such PID
+    assert host._identities([]) == {}
+
+
+def test_a_kill_hits_only_the_process_that_was_seen(host, sleeper):
+    seen = host._identity(sleeper.pid)
+    host._kill_as(sleeper.pid, ("1", "sleep"))
+    assert sleeper.poll() is None                # not the one seen: left alone
+    host._kill_as(sleeper.pid, seen)
+    assert sleeper.wait(10) == -signal.SIGKILL
+    host._kill_as(sleeper.pid, seen)             # gone: nothing to do, no error
+
+
+def test_a_zombie_is_not_running(host):
+    p = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 10
+    while host._identities([p.pid]).get(p.pid, ("", "R"))[1] != "Z":
+        assert time.monotonic() < deadline, "never became a zombie"
+        time.sleep(0.02)
+    assert host._identity(p.pid) is None
+    p.wait()
+
+
+def test_files_go_into_its_private_directories_and_qemu_pids_are_read_back(host):
+    host._put("/etc/libvirt", "qemu.conf", "a = 1\n")
+    with open(os.path.join(host.state_dir, "etc", "qemu.conf")) as f:
+        assert f.read() == "a = 1\n"
+    assert host._qemu_pids() == []               # no directory yet
+    host._put("/run/libvirt", "qemu/vm1.pid", "123\n")
+    host._put("/run/libvirt", "qemu/vm2.pid", "456")
+    host._put("/run/libvirt", "qemu/vm2.xml", "<domstatus/>")
+    assert sorted(host._qemu_pids()) == [123, 456]
+
+
+def test_the_capabilities_cache_is_copied_over_and_the_state_removed(host, tmp_path):
+    seed = tmp_path / "seed"
+    (seed / "capabilities").mkdir(parents=True)
+    (seed / "capabilities" / "x86_64.xml").write_text("<caps/>")
+    host.install_caps(str(seed))
+    assert open(os.path.join(host.caps_cache, "capabilities", "x86_64.xml")).read() == "<caps/>"
+    host.install_caps(str(tmp_path / "no-seed"))  # nothing to copy: nothing done
+    host._remove_state()
+    assert not os.path.exists(host.state_dir)
+    assert not os.path.exists(os.path.dirname(host.state_dir))   # its empty parent too
+
+
+def test_libvirtd_is_signalled_by_its_pid_file_only_while_that_is_libvirtd(host, sleeper):
+    host._put("/run/libvirt", "libvirtd.pid", f"{sleeper.pid}\n")
+    host._signal_libvirtd(signal.SIGTERM)
+    assert sleeper.poll() is None                # a PID that is not libvirtd's
+    host._put("/run/libvirt", "libvirtd.pid", "")
+    host._signal_libvirtd(signal.SIGTERM)        # no PID written: nothing
+
+
+def test_a_failing_command_there_names_the_host_and_server(host):
+    with pytest.raises(RuntimeError, match=r"pm9 on srv9: sh -c 'exit 3' exited 3"):
+        host._on_server("exit 3")
+
+
+def test_libvirtd_named_by_its_pid_file_gets_the_signal(host, tmp_path):
+    import shutil
+    fake = tmp_path / "libvirtd"                 # a sleep whose name is libvirtd
+    shutil.copy(shutil.which("sleep"), fake)
+    p = subprocess.Popen([str(fake), "60"])
+    try:
+        host._put("/run/libvirt", "libvirtd.pid", f"{p.pid}\n")
+        host._signal_libvirtd(signal.SIGTERM)
+        assert p.wait(10) == -signal.SIGTERM
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
