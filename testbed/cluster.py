@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 import os
 import shlex
 import shutil
@@ -35,7 +36,9 @@ from dataclasses import dataclass
 import psutil
 
 from testbed import procs
-from testbed.wait import wait_until as until
+from testbed.wait import WaitTimeout, wait_until as until
+
+LOG = logging.getLogger("ovct.testbed")
 
 #: the stand-in servers' cluster network: server k (k >= 2) is .2 of
 #: 10.254.k.0/30, the first server .1
@@ -165,6 +168,154 @@ def _ssh_mixin(ssh_config: str | None):
             # its own process group, as Mininet's cluster edition starts it
             return super().rpopen(*cmd, ovct_root_ns=True, **opts)
     return _Ssh
+
+
+# -- a node's server, reached over ssh -------------------------------------------------
+
+def server_sh(node, script: str, data: bytes | None = None, timeout: float = 120) -> str:
+    """``script`` run by ``sh`` as root in the root namespace of ``node``'s
+    server (Mininet's ``rpopen``: over ssh for a remote node), ``data`` on
+    its input; its output, or an error naming the node and server."""
+    p = node.rpopen(["sh", "-c", script], tt=False, stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(data, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()                # the ssh here (its own process group): not left
+        p.communicate()
+        raise ClusterError(f"{node.name} on {node.server}: sh -c {script[:120]!r} took "
+                           f"more than {timeout:g} s") from None
+    if p.returncode != 0:
+        raise ClusterError(f"{node.name} on {node.server}: sh -c {script[:120]!r} exited "
+                           f"{p.returncode}: {err.decode(errors='replace').strip()}")
+    return out.decode(errors="replace")
+
+
+#: processes' identities on a server, read from /proc: start time (clock
+#: ticks since boot: kept across exec), state and command name
+_PROC_IDENTITY = (
+    'for p in {pids}; do s=$(cat /proc/$p/stat 2>/dev/null) || continue; '
+    'r=${{s##*) }}; set -- $r; echo "$p ${{20}} $1 $(cat /proc/$p/comm)"; done')
+
+
+def proc_identities(sh, pids) -> dict[int, tuple[str, str, str]]:
+    """pid -> (start time, state, name) of those of ``pids`` running where
+    ``sh(script)`` runs its scripts."""
+    pids = [int(p) for p in pids]
+    if not pids:
+        return {}
+    found = {}
+    for line in sh(_PROC_IDENTITY.format(pids=" ".join(map(str, pids)))).splitlines():
+        pid, start, state, name = (line.split(" ", 3) + ["", "", ""])[:4]
+        found[int(pid)] = (start, state, name)
+    return found
+
+
+def proc_identity(sh, pid: int) -> tuple[str, str] | None:
+    """(start time, name) of a running (not zombie) process, else None."""
+    got = proc_identities(sh, [pid]).get(pid)
+    return None if got is None or got[1] == "Z" else (got[0], got[2])
+
+
+def kill_as(sh, pid: int, seen: tuple[str, str | None], sig: int = signal.SIGKILL) -> None:
+    """Signal ``pid`` there while it is still the process ``seen`` (its
+    start time, and its name unless None): checked and signalled in one
+    script, so no new process can take the PID between the two."""
+    start, name = seen
+    same_name = f'[ "$(cat /proc/{pid}/comm)" = {shlex.quote(name)} ] && ' if name else ""
+    sh(f"s=$(cat /proc/{pid}/stat 2>/dev/null) || exit 0; r=${{s##*) }}; set -- $r; "
+       f'[ "${{20}}" = {shlex.quote(start)} ] && {same_name}kill -{int(sig)} {pid}; true')
+
+
+class RemoteProcess:
+    """A command left running in a node on another server, stopped by its
+    PID there.  Started through the node's ``popen`` (an ssh here whose
+    exit status and output are the command's), wrapped so the command
+    writes its PID there first; ``send_signal``, ``terminate`` and
+    ``kill`` signal that PID while it is still the process that started
+    (its start time), not the ssh -- ending an ssh that has no terminal
+    does not end what it runs.  Enough of ``subprocess.Popen`` for the
+    testbed's pings and thin clients."""
+
+    def __init__(self, node, cmd: list[str], sh=None, pid_timeout: float = 30.0, **popen_kw):
+        self.node = node
+        self._sh = sh or (lambda script: server_sh(node, script))
+        self.pidfile = f"/tmp/ovct-{os.getpid()}-{id(self):x}.pid"
+        self.proc = node.popen(["sh", "-c", f'echo $$ > {self.pidfile}; exec "$@"', "sh",
+                                *map(str, cmd)], **popen_kw)
+        self.pid_timeout = pid_timeout
+        self._there: tuple[int, tuple[str, None]] | None = None
+        self._cleaned = False
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def returncode(self):
+        return self.proc.returncode
+
+    @property
+    def stdout(self):
+        return self.proc.stdout
+
+    def poll(self):
+        return self.proc.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        rc = self.proc.wait(timeout)
+        self._clean()
+        return rc
+
+    def communicate(self, *args, **kwargs):
+        out = self.proc.communicate(*args, **kwargs)
+        self._clean()
+        return out
+
+    def _clean(self) -> None:
+        if not self._cleaned:
+            self._cleaned = True
+            try:
+                self._sh(f"rm -f {self.pidfile}")
+            except (ClusterError, OSError, subprocess.TimeoutExpired):
+                pass          # the server is gone: so is the file's meaning
+
+    def _remote(self) -> tuple[int, tuple[str, None]] | None:
+        """(PID there, identity), once the wrapper wrote it; None if the
+        command ended first."""
+        if self._there is None:
+            def written() -> bool:
+                if self.proc.poll() is not None:
+                    return True
+                out = self._sh(f"cat {self.pidfile} 2>/dev/null; true").strip()
+                if out.isdigit():
+                    seen = proc_identity(self._sh, int(out))
+                    if seen is not None:
+                        self._there = (int(out), (seen[0], None))
+                return self._there is not None
+            until(written, self.pid_timeout, f"the PID of a process on {self.node.name}",
+                  interval=0.1)
+        return self._there
+
+    def send_signal(self, sig: int) -> None:
+        if self.proc.poll() is not None:
+            return
+        there = self._remote()
+        if there is not None:
+            kill_as(self._sh, there[0], there[1], sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL there; if the server does not answer, the ssh here (what
+        it ran may then be left there: said in the log)."""
+        try:
+            self.send_signal(signal.SIGKILL)
+        except (ClusterError, OSError, subprocess.TimeoutExpired, WaitTimeout) as exc:
+            LOG.warning("%s: could not kill %s there (%s); ending its ssh",
+                        self.node.name, self.pidfile, exc)
+            self.proc.kill()
 
 
 class SshForward:
@@ -543,9 +694,13 @@ class ClusterRun:
         there = self.run_on(name, ["sha256sum", path], timeout=300).stdout.split()[:1]
         if there == [local]:
             return False
-        tmp = f"{path}.ovct-{os.getpid()}"
-        script = (f"mkdir -p {shlex.quote(os.path.dirname(path))} && cat > {shlex.quote(tmp)}"
-                  f" && mv {shlex.quote(tmp)} {shlex.quote(path)}")
+        tmp = shlex.quote(f"{path}.ovct-{os.getpid()}")
+        # installed only once its checksum is this file's: a copy cut short
+        # (the ssh killed, a full disk) leaves neither a short file nor the
+        # temporary one
+        script = (f"trap 'rm -f {tmp}' EXIT; mkdir -p {shlex.quote(os.path.dirname(path))} && "
+                  f"cat > {tmp} && echo '{local}  '{tmp} | sha256sum -c --quiet && "
+                  f"mv {tmp} {shlex.quote(path)}")
         s = self.server(name)
         with open(path, "rb") as src:
             p = subprocess.run(ssh_base(self.ssh_config) + [

@@ -165,12 +165,16 @@ class KvmFleet:
         directory of the guests' console logs; its hosts' libvirtd sockets
         are forwarded here."""
         done: set[str] = set()
+        os.makedirs(self.state_root, exist_ok=True)     # the forwards' ends live here
         for h in self.hosts:
             srv = self.server_of(h.name)
             if srv is None:
                 continue
             if srv not in done:
                 done.add(srv)
+                if self.cluster.server(srv).user != "root":
+                    raise FleetError(f"KVM hosts on server {srv}: ssh to it as root (its "
+                                     "libvirtd's socket, forwarded here, is root's only)")
                 probe = self.cluster.run_on(srv, preflight.remote_probe())
                 lacking = preflight.remote_missing(srv, probe.stdout)
                 if probe.returncode != 0 or lacking:
@@ -180,7 +184,10 @@ class KvmFleet:
                         [path] if self.cluster.sync_file(srv, path) else [])
                 if self.topology.vms:
                     consoles = os.path.dirname(self.run.console_log(self.topology.vms[0].name))
-                    self.cluster.run_on(srv, ["mkdir", "-p", consoles])
+                    made = self.cluster.run_on(srv, ["mkdir", "-p", consoles])
+                    if made.returncode != 0:
+                        raise FleetError(f"server {srv}: mkdir -p {consoles}: "
+                                         f"{made.stderr.strip()}")
             self.cluster.forward_socket(srv, self._forward_socket(h.name),
                                         LC.socket_path(self._state_dir(h.name)))
 
@@ -266,6 +273,14 @@ class KvmFleet:
         return problems
 
     def _stop_host(self, h) -> list[str]:
+        """Every step is tried whatever the one before did; what failed is
+        returned (a host on another server may not answer)."""
+        try:
+            return self._stop_host_steps(h)
+        except Exception as exc:       # keep going: the rest must stop too
+            return [f"{h.name}: stopping it failed: {exc!r}"]
+
+    def _stop_host_steps(self, h) -> list[str]:
         problems = []
         h.note_qemu_pids()
         if self.hv is not None and h.libvirtd_alive():

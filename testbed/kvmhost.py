@@ -36,6 +36,9 @@ from testbed.procs import identity, same_process
 from mininet.node import Host
 
 from testbed import libvirt_config as LC
+from testbed.cluster import kill_as, proc_identities, proc_identity, server_sh
+from testbed.probes import reap
+from testbed.wait import WaitTimeout, wait_until as until
 from testbed.libvirt_config import PRIVATE
 from testbed.network import must
 
@@ -77,9 +80,12 @@ class KvmHost(Host):
             fh.write(text)
 
     def _qemu_pids(self) -> list[int]:
-        """The PIDs libvirt wrote to /run/libvirt/qemu/<vm>.pid."""
+        """The PIDs libvirt wrote to /run/libvirt/qemu/<vm>.pid (not its
+        driver.pid, which is libvirtd's)."""
         pids = []
         for path in glob.glob(os.path.join(self.backing("/run/libvirt"), "qemu", "*.pid")):
+            if os.path.basename(path) == "driver.pid":
+                continue
             try:
                 pids.append(int(open(path).read().strip()))
             except (OSError, ValueError):
@@ -147,6 +153,7 @@ class KvmHost(Host):
                   LC.libvirtd_conf(LC.host_uuid(self.name, run_id), self.IP(),
                                    "/var/log/libvirt/libvirtd.log"))
         self._put("/etc/libvirt", "qemu.conf", LC.qemu_conf())
+        self._libvirtd_there = None       # RemoteKvm: its PID there, once written
         os.makedirs(self.log_dir, exist_ok=True)
         out = open(os.path.join(self.log_dir, "libvirtd.out"), "ab")
         self.libvirtd = self.popen(
@@ -156,7 +163,23 @@ class KvmHost(Host):
         out.close()
 
     def libvirtd_alive(self) -> bool:
-        return self.libvirtd is not None and self.libvirtd.poll() is None
+        return self.libvirtd is not None and self._daemon_running()
+
+    # the daemon as a process: here our child (RemoteKvm: by its PID there)
+    def _daemon_running(self) -> bool:
+        return self.libvirtd.poll() is None
+
+    def _daemon_signal(self, sig: int) -> None:
+        """Our child: not reaped until waited for, so its PID is still it."""
+        self.libvirtd.send_signal(sig)
+
+    def _daemon_wait(self, timeout: float) -> bool:
+        """True once it has ended (within ``timeout``)."""
+        try:
+            self.libvirtd.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
 
     def note_qemu_pids(self) -> dict[int, tuple[float, str]]:
         """Remember this host's QEMU processes (libvirt writes their PIDs to
@@ -165,7 +188,7 @@ class KvmHost(Host):
         (a source QEMU exits after migrating; its PID may be reused)."""
         for pid in self._qemu_pids():
             seen = self._identity(pid)
-            if pid not in self.qemu_pids and seen is not None:
+            if pid not in self.qemu_pids and seen is not None and seen[1].startswith("qemu"):
                 self.qemu_pids[pid] = seen
         return self.qemu_pids
 
@@ -175,36 +198,31 @@ class KvmHost(Host):
         running and a restarted libvirtd takes them over again."""
         problems = []
         self.note_qemu_pids()
-        if self.libvirtd is not None and self.libvirtd.poll() is None:
-            self._signal_libvirtd(signal.SIGTERM)
-            try:
-                self.libvirtd.wait(timeout)
-            except subprocess.TimeoutExpired:
+        if self.libvirtd_alive():
+            self._daemon_signal(signal.SIGTERM)
+            if not self._daemon_wait(timeout):
                 problems.append(f"{self.name}: libvirtd ignored SIGTERM")
-                self._signal_libvirtd(signal.SIGKILL)
-                self.libvirtd.wait(5)
+                self._daemon_signal(signal.SIGKILL)
+                if not self._daemon_wait(5):
+                    problems.append(f"{self.name}: libvirtd still there after SIGKILL")
         for pid, seen in sorted(self.qemu_pids.items()) if kill_qemu else ():
             if self._alive_as(pid, seen):
                 problems.append(f"{self.name}: QEMU pid {pid} still running; killed")
                 self._kill_as(pid, seen)
         return problems
 
-    def _signal_libvirtd(self, sig: int) -> None:
-        """Our child: not reaped until waited for, so its PID is still it."""
-        self.libvirtd.send_signal(sig)
-
     def kill_libvirtd(self) -> None:
         """SIGKILL libvirtd, as a crash would (its guests keep running; a
         restarted libvirtd takes them over, or ends an incoming one)."""
         self.note_qemu_pids()
-        if self.libvirtd is not None and self.libvirtd.poll() is None:
-            self._signal_libvirtd(signal.SIGKILL)
-            self.libvirtd.wait(10)
+        if self.libvirtd_alive():
+            self._daemon_signal(signal.SIGKILL)
+            self._daemon_wait(10)
 
     def leftovers(self) -> list[str]:
         out = []
-        if self.libvirtd is not None and self.libvirtd.poll() is None:
-            out.append(f"{self.name}: libvirtd pid {self.libvirtd.pid}")
+        if self.libvirtd_alive():
+            out.append(f"{self.name}: libvirtd (started as pid {self.libvirtd.pid} here)")
         out += [f"{self.name}: QEMU pid {p}" for p, seen in sorted(self.qemu_pids.items())
                 if self._alive_as(p, seen)]
         return out
@@ -212,13 +230,6 @@ class KvmHost(Host):
     def terminate(self):
         super().terminate()
         self._remove_state()
-
-
-#: one process's identity on another server, read from /proc: its start
-#: time (clock ticks since boot), state and command name
-_PROC_IDENTITY = (
-    'for p in {pids}; do s=$(cat /proc/$p/stat 2>/dev/null) || continue; '
-    'r=${{s##*) }}; set -- $r; echo "$p ${{20}} $1 $(cat /proc/$p/comm)"; done')
 
 
 class RemoteKvm:
@@ -234,15 +245,7 @@ class RemoteKvm:
         pass
 
     def _on_server(self, script: str, data: bytes | None = None) -> str:
-        """``script`` run by ``sh`` on the server (root namespace), ``data``
-        on its input; its output, or an error naming the host."""
-        p = self.rpopen(["sh", "-c", script], tt=False, stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out, err = p.communicate(data, timeout=120)
-        if p.returncode != 0:
-            raise RuntimeError(f"{self.name} on {self.server}: sh -c {script[:120]!r} exited "
-                               f"{p.returncode}: {err.decode(errors='replace').strip()}")
-        return out.decode(errors="replace")
+        return server_sh(self, script, data)
 
     def _put(self, mount: str, name: str, text: str) -> None:
         path = os.path.join(self.backing(mount), name)
@@ -250,47 +253,64 @@ class RemoteKvm:
                         f"cat > {shlex.quote(path)}", text.encode())
 
     def _qemu_pids(self) -> list[int]:
+        # one PID per line (libvirt writes them without a newline), not
+        # libvirtd's driver.pid
         d = shlex.quote(os.path.join(self.backing("/run/libvirt"), "qemu"))
-        out = self._on_server(f"cat {d}/*.pid 2>/dev/null; true")
+        out = self._on_server(f'for f in {d}/*.pid; do [ -f "$f" ] || continue; '
+                              f'[ "${{f##*/}}" = driver.pid ] && continue; cat "$f"; echo; done')
         return [int(x) for x in out.split() if x.isdigit()]
 
     def _identities(self, pids) -> dict[int, tuple[str, str, str]]:
-        """pid -> (start time, state, name) of those still running there."""
-        pids = [int(p) for p in pids]
-        if not pids:
-            return {}
-        out = self._on_server(_PROC_IDENTITY.format(pids=" ".join(map(str, pids))))
-        found = {}
-        for line in out.splitlines():
-            pid, start, state, name = (line.split(" ", 3) + ["", "", ""])[:4]
-            found[int(pid)] = (start, state, name)
-        return found
+        return proc_identities(self._on_server, pids)
 
     def _identity(self, pid: int):
-        got = self._identities([pid]).get(pid)
-        return None if got is None or got[1] == "Z" else (got[0], got[2])
+        return proc_identity(self._on_server, pid)
 
     def _alive_as(self, pid: int, seen) -> bool:
         return self._identity(pid) == seen
 
     def _kill_as(self, pid: int, seen, sig: int = signal.SIGKILL) -> None:
-        # checked and signalled in one command: no window for a new process
-        # to take the PID between the two
-        start, name = seen
-        self._on_server(
-            f"s=$(cat /proc/{pid}/stat 2>/dev/null) || exit 0; r=${{s##*) }}; set -- $r; "
-            f'[ "${{20}}" = {shlex.quote(start)} ] && '
-            f'[ "$(cat /proc/{pid}/comm)" = {shlex.quote(name)} ] && kill -{int(sig)} {pid}; true')
+        kill_as(self._on_server, pid, seen, sig)
 
-    def _signal_libvirtd(self, sig: int) -> None:
-        """Here ``self.libvirtd`` is the ssh that started it: the daemon is
-        signalled there by the PID it wrote, while it is still that process."""
-        pidfile = os.path.join(self.backing("/run/libvirt"), "libvirtd.pid")
-        out = self._on_server(f"cat {shlex.quote(pidfile)} 2>/dev/null; true").strip()
-        if out.isdigit():
-            seen = self._identity(int(out))
+    # libvirtd there: ``self.libvirtd`` is the ssh that started it, which
+    # may end (a dropped connection) while the daemon goes on; the daemon is
+    # known by the PID it wrote and its start time
+    def _daemon_there(self) -> tuple[int, tuple[str, str]] | None:
+        if getattr(self, "_libvirtd_there", None) is None:
+            pidfile = os.path.join(self.backing("/run/libvirt"), "libvirtd.pid")
+            out = self._on_server(f"cat {shlex.quote(pidfile)} 2>/dev/null; true").strip()
+            seen = self._identity(int(out)) if out.isdigit() else None
             if seen is not None and seen[1] == "libvirtd":
-                self._kill_as(int(out), seen, sig)
+                self._libvirtd_there = (int(out), seen)
+        return getattr(self, "_libvirtd_there", None)
+
+    def _daemon_running(self) -> bool:
+        there = self._daemon_there()
+        if there is None:       # not written yet: still starting while its ssh runs
+            return self.libvirtd.poll() is None
+        return self._alive_as(*there)
+
+    def _daemon_signal(self, sig: int) -> None:
+        there = self._daemon_there()
+        if there is None:
+            # not written (yet): wait for it, at most a few seconds
+            try:
+                until(lambda: self._daemon_there() is not None or self.libvirtd.poll()
+                      is not None, 10, f"{self.name}'s libvirtd PID", interval=0.2)
+            except WaitTimeout:
+                pass
+            there = self._daemon_there()
+        if there is not None:
+            self._kill_as(there[0], there[1], sig)
+
+    def _daemon_wait(self, timeout: float) -> bool:
+        try:
+            until(lambda: not self._daemon_running(), timeout, f"{self.name}'s libvirtd to end",
+                  interval=0.2)
+        except WaitTimeout:
+            return False
+        reap(self.libvirtd)     # its ssh, once the daemon there has ended
+        return True
 
     def install_caps(self, src: str) -> None:
         if not os.path.isdir(src):

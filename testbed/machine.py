@@ -68,8 +68,9 @@ def _netns() -> set[str]:
 
 
 def snapshot() -> set[str]:
-    return (_processes() | _links() | _netns()
-            | {f"bridge {b}" for b in ovs.list_bridges()})
+    # OVS not running (yet): it has no bridges to show
+    bridges = ovs.list_bridges() if ovs.ovs_running() else []
+    return _processes() | _links() | _netns() | {f"bridge {b}" for b in bridges}
 
 
 def left_behind(before: set[str], after: set[str] | None = None) -> list[str]:

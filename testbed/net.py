@@ -176,7 +176,10 @@ class Testbed:
         """Stop what we started; safe to call twice."""
         errors = []
         if self.network is not None and self.network.net is not None and self.fleet:
-            errors += self.fleet.stop()
+            try:
+                errors += self.fleet.stop()
+            except Exception as exc:  # keep going: the network and controller too
+                errors.append(f"KVM hosts stop: {exc!r}")
         if self.network is not None:
             try:
                 self.network.stop()

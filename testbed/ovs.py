@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 
@@ -128,18 +129,17 @@ def clash_message(owners: dict[str, str], alive) -> str:
 
 def bridge_owners(bridges: list[str], run=None) -> dict[str, str]:
     """Each of ``bridges``' owner tag, "" where it has none (made by
-    something else, e.g. Debian's ``mn``)."""
+    something else, e.g. Debian's ``mn``); a bridge gone meanwhile is left
+    out.  One listing of every bridge's name and tags, so no answer can be
+    paired with the wrong bridge."""
     if not bridges:
         return {}
-    cmd = ["ovs-vsctl", "--timeout=30"]
-    for b in bridges:
-        cmd += ["--", "--if-exists", "get", "Bridge", b, f"external_ids:{OWNER_KEY}"]
-    res = (run or _run)(cmd)
+    res = (run or _run)(["ovs-vsctl", "--timeout=30", "--format=json",
+                         "--columns=name,external_ids", "list", "Bridge"])
     if res.returncode != 0:
         raise OvsError(f"ovs-vsctl: the bridges' owners: {res.stderr.strip()}")
-    lines = res.stdout.splitlines()
-    lines += [""] * (len(bridges) - len(lines))
-    return {b: line.strip().strip('"') for b, line in zip(bridges, lines)}
+    tags = {name: dict(ids[1]) for name, ids in json.loads(res.stdout)["data"]}
+    return {b: tags[b].get(OWNER_KEY, "") for b in bridges if b in tags}
 
 
 #: how long a switch waits at most between attempts to reach a controller

@@ -18,6 +18,7 @@ from typing import Callable
 
 from controller.rundir import ROOT, RunDir
 from testbed import ping as pingmod
+from testbed.cluster import RemoteProcess
 from testbed.topology import Topology
 from testbed.wait import wait_until
 
@@ -42,10 +43,6 @@ def project_module(python: str, module: str, *args: str) -> list[str]:
     node on another server (cluster mode) runs it over ssh, which does not
     carry the environment (the project is at the same path there)."""
     return ["env", f"PYTHONPATH={ROOT}", python, "-m", module, *args]
-
-
-class ProbeError(RuntimeError):
-    pass
 
 
 class Probes:
@@ -101,26 +98,23 @@ class Probes:
             for _pair, proc in procs:
                 reap(proc)
 
-    def _here(self, name: str, what: str) -> None:
-        """A process left running in a node is stopped by its PID: on
-        another server (cluster mode) the PID here is its ssh's, and ending
-        that ssh does not end it -- refused rather than left running."""
-        if getattr(self.host(name), "isRemote", False):
-            raise ProbeError(f"{what} on {name}: {name} is on another server (cluster mode), "
-                             "where a process left running cannot be stopped from here yet; "
-                             f"place its switch on the first server (--place SWITCH=local)")
+    def _start(self, name: str, cmd: list[str], **kw):
+        """A process left running in node ``name``, to be stopped by its PID:
+        on another server (cluster mode) by its PID there."""
+        node = self.host(name)
+        if getattr(node, "isRemote", False):
+            return RemoteProcess(node, cmd, **kw)
+        return node.popen(cmd, **kw)
 
     def start_ping(self, src: str, dst: str, interval: float = 0.01,
                    log: str | None = None) -> "BackgroundPing":
         """Ping continuously from ``src`` until .stop() (which parses).  The
         raw output goes to ``log`` (default ``pings/<src>-<dst>-bg<n>.txt``)."""
-        self._here(src, "a background ping")
         path = log or os.path.join(self.run.pings, f"{src}-{dst}-bg{next(self._n)}.txt")
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as out:
-            proc = self.host(src).popen(pingmod.command(self.ip(dst), None, interval),
-                                        stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT)
+            proc = self._start(src, pingmod.command(self.ip(dst), None, interval),
+                               stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         return BackgroundPing(proc, src, dst, path)
 
     def start_session(self, client: str, vm: str, python: str, log: str, port: int = 5900,
@@ -128,11 +122,10 @@ class Probes:
         """A real thin client (:mod:`testbed.thinclient`) in ``client``'s
         namespace, viewing ``vm``'s desktop for ``duration_s`` and logging a
         line per screen update to ``log``; returns its process."""
-        self._here(client, "a thin client")
-        return self.host(client).popen(
-            project_module(python, "testbed.thinclient", self.ip(vm), "--port", str(port),
-                           "--duration", str(duration_s), "--input-rate", str(input_rate_hz),
-                           "--log", log), stdin=subprocess.DEVNULL)
+        cmd = project_module(python, "testbed.thinclient", self.ip(vm), "--port", str(port),
+                             "--duration", str(duration_s), "--input-rate",
+                             str(input_rate_hz), "--log", log)
+        return self._start(client, cmd, stdin=subprocess.DEVNULL)
 
     def iperf(self, client: str, server: str, seconds: float = 3.0, port: int = 5201) -> dict:
         """TCP throughput from ``client`` to ``server`` with iperf3 (server

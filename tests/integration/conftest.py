@@ -60,15 +60,18 @@ def pytest_runtest_teardown(item, nextitem):
     at once, rather than the tests after it failing on what it left (CI
     once showed 15 tests refused over three bridges, and not who made
     them)."""
-    result = yield
-    before = _SESSION.get("before")
-    if before is not None and (nextitem is None or nextitem.module is not item.module):
-        left = machine.left_behind(before)
-        if left:
-            before |= set(left)          # each leftover is reported once
-            raise AssertionError(f"{item.module.__name__} (last test {item.name}) left "
-                                 "behind on the machine: " + "; ".join(left))
-    return result
+    try:
+        return (yield)
+    finally:
+        # also when the teardown failed (that is when something is left):
+        # the leftovers are this module's, not the next one's
+        before = _SESSION.get("before")
+        if before is not None and (nextitem is None or nextitem.module is not item.module):
+            left = machine.left_behind(before)
+            if left:
+                before |= set(left)          # each leftover is reported once
+                raise AssertionError(f"{item.module.__name__} (last test {item.name}) left "
+                                     "behind on the machine: " + "; ".join(left))
 
 
 @pytest.hookimpl(hookwrapper=True)

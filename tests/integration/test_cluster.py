@@ -4,6 +4,7 @@ path a real two-machine run takes: remote nodes as shells over ssh, the
 link between servers as an ssh Ethernet tunnel, the remote switches
 reaching the controller through an ``ssh -R`` forward to their own
 127.0.0.1."""
+import hashlib
 import json
 import os
 import signal
@@ -45,6 +46,28 @@ def test_the_paper_network_over_two_servers(attach):
         assert state["hosts"][topo.host("pm2").ip]["dpid"] == topo.switch("s3").dpid
         res = tb.ping_all(count=3)
         assert sorted(f"{a}->{b}" for (a, b), r in res.items() if r.received != 3) == []
+        # a ping left running on pm2 (over there) is stopped by its PID there:
+        # SIGINT reaches it, it prints its summary, nothing is left
+        bg = tb.start_ping("pm2", "tcl1", interval=0.05)
+        wait_until(lambda: os.path.getsize(bg.path) > 200, 30, "pm2's ping to answer")
+        r = bg.stop()
+        assert r.transmitted >= 3 and r.received >= r.transmitted - 1, r.raw
+        # a file (the guest image's way to another server) is copied only
+        # where it differs: the stand-in's /run/openvswitch is its own, so a
+        # file there is not this machine's file
+        path = f"/run/openvswitch/ovct-sync-{os.getpid()}.bin"
+        with open(path, "wb") as f:
+            f.write(os.urandom(1 << 20))
+        try:
+            assert cluster.sync_file("srv2", path) is True
+            there = cluster.run_on("srv2", ["sha256sum", path]).stdout.split()[0]
+            assert there == hashlib.sha256(open(path, "rb").read()).hexdigest()
+            assert cluster.sync_file("srv2", path) is False     # the same now: not copied
+            assert cluster.run_on("srv2", ["sh", "-c", f"ls {path}.ovct-* 2>/dev/null; true"]
+                                  ).stdout == ""                 # no temporary file left
+        finally:
+            os.unlink(path)
+            cluster.run_on("srv2", ["rm", "-f", path])
         # TCP across the servers (the path a VNC session and a migration take)
         bw = tb.iperf("tcl1", "pm2", seconds=2)
         assert bw["mbit_s"] > 0, bw

@@ -41,7 +41,7 @@ class FakeClient:
 
 class FakeTestbed:
     python = "python3"
-    _here = Probes._here          # the real check (FakeHost is on this machine)
+    _start = Probes._start        # the real choice (FakeHost is on this machine)
 
     def __init__(self, run):
         self.started = []
