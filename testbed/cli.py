@@ -59,9 +59,20 @@ def _topology_args(p: argparse.ArgumentParser) -> None:
                    help="seconds between the controller's statistics polls")
     n.add_argument("--run-dir", help="where logs, events and statistics go "
                                      "(default runs/<topology>-<time>-<pid>)")
+    _cluster_args(p)
+    k = p.add_argument_group("KVM hosts")
+    k.add_argument("--no-vms", action="store_true",
+                   help="plain hosts only: no libvirtd, no guests")
+    k.add_argument("--vms", type=int, default=0, help="multisite: VMs per site")
+    k.add_argument("--vm-memory", type=int, default=256, help="guest RAM in MiB")
+    k.add_argument("--accel", choices=accel.CHOICES, default=accel.AUTO,
+                   help="guest acceleration (auto: KVM if it works, else TCG)")
+
+
+def _cluster_args(p: argparse.ArgumentParser) -> None:
     cl = p.add_argument_group(
         "cluster mode", "the network spread over several servers with Mininet's cluster "
-        "edition (ssh to each server as root; see docs/CLUSTER.md); plain hosts only")
+        "edition (ssh to each server as root; see docs/CLUSTER.md)")
     cl.add_argument("--servers", metavar="HOST[,HOST...]",
                     help="the other servers (host, address or user@host); this "
                          "machine, 'local', is the first and runs the controller")
@@ -73,13 +84,6 @@ def _topology_args(p: argparse.ArgumentParser) -> None:
     cl.add_argument("--place", action="append", default=[], metavar="SWITCH=SERVER",
                     help="put a switch (and its hosts) on a server (default: sites "
                          "round the servers, the core on 'local')")
-    k = p.add_argument_group("KVM hosts")
-    k.add_argument("--no-vms", action="store_true",
-                   help="plain hosts only: no libvirtd, no guests")
-    k.add_argument("--vms", type=int, default=0, help="multisite: VMs per site")
-    k.add_argument("--vm-memory", type=int, default=256, help="guest RAM in MiB")
-    k.add_argument("--accel", choices=accel.CHOICES, default=accel.AUTO,
-                   help="guest acceleration (auto: KVM if it works, else TCG)")
 
 
 def _topology(args):
@@ -276,7 +280,8 @@ def cmd_run(args) -> int:
         print(f"ovct: {exc}", file=sys.stderr)
         return 2
     out = os.path.abspath(args.out or default_run(scn.name))
-    summary = run_scenario(scn, out, mode=args.mode, accel=args.accel)
+    summary = run_scenario(scn, out, mode=args.mode, accel=args.accel,
+                           cluster=_cluster(args, scn.build_topology()))
     print(f"\n{scn.name} ({summary['update_mode']} mode, {summary['accel']}): "
           f"final placement {summary['final_placement']}")
     for m in summary["migrations"]:
@@ -407,6 +412,7 @@ def main(argv=None) -> int:
     r.add_argument("--out", help="output directory (default runs/<name>-<time>)")
     r.add_argument("--mode", choices=UPDATE_MODES, help="override ovct.update_mode")
     r.add_argument("--accel", choices=accel.CHOICES, help="override accel")
+    _cluster_args(r)
     r.set_defaults(fn=cmd_run)
     nb = sub.add_parser("notebook", help="JupyterLab on notebooks/ (results notebook)")
     nb.add_argument("--results", help="results folder the notebook loads "

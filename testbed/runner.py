@@ -86,8 +86,9 @@ class ScenarioRun:
     def __init__(self, scn: Scenario, out: str, mode: str | None = None, log=print,
                  accel: str | None = None, ovct_enabled: bool | None = None,
                  on_steady=None, steady_after_s: float = 0.0, measure_s: float = 0.0,
-                 on_start=None):
+                 on_start=None, cluster=None):
         self.scn = scn
+        self.cluster = cluster        # cluster mode: a testbed.cluster.ClusterRun
         self.run = RunDir(out)
         self.run.ensure(self.run.thinclients, self.run.pings)
         self.log = log
@@ -121,7 +122,7 @@ class ScenarioRun:
                      stats_interval=self.scn.stats_interval_s, link_bw=self.scn.link_bw_mbit,
                      accel=self.accel or self.scn.accel,
                      host_memory_mib=self.scn.host_memory_mib, host_cpus=self.scn.host_cpus,
-                     ovct=self.policy) as tb:
+                     ovct=self.policy, cluster=self.cluster) as tb:
             self.tb = tb
             self.summary.update(accel=tb.accel, boot_to_vnc_s=tb.vm_boot_s,
                                 initial_placement=tb.hv.placement())

@@ -67,6 +67,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sudo .venv/bin/ovct check --topo multisite --sites 4 --core 3 --no-vms --standin 1":
         ("run", "test_check_cluster_standin"),
     "sudo .venv/bin/ovct up --no-vms --standin 1": ("run", "test_up_cluster_interrupted"),
+    "sudo .venv/bin/ovct run experiments/scenarios/paper.yaml --standin 1 --out runs/paper-cluster":
+        ("run", "test_ovct_run_cluster_standin"),
     "sudo .venv/bin/ovct up --cli": ("run", "test_up_cli_scripted"),
     "sudo .venv/bin/ovct up --bw 100": ("run", "test_up_bw_interrupted"),
     "sudo .venv/bin/ovct up --delay 2ms": ("run", "test_up_delay"),

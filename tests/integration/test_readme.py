@@ -10,6 +10,7 @@ the README names, and must exit cleanly by a deadline."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -303,6 +304,19 @@ def test_ovct_run_fast(clean_machine):
 def test_ovct_run_paper(clean_machine):
     _scenario_run("sudo .venv/bin/ovct run experiments/scenarios/paper.yaml --mode paper "
                   "--out runs/paper-paper", "test_ovct_run_paper", "runs/paper-paper")
+
+
+def test_ovct_run_cluster_standin(clean_machine):
+    """The paper scenario over two servers: pm2 (with both guests) and s3
+    on the stand-in; OVCT moves vm1 to pm1 here, across the tunnel."""
+    out = "runs/paper-cluster"
+    _scenario_run("sudo .venv/bin/ovct run experiments/scenarios/paper.yaml --standin 1 "
+                  f"--out {out}", "test_ovct_run_cluster_standin", out)
+    summary = json.load(open(os.path.join(LOGS, "paper-cluster", "summary.json")))
+    assert summary["initial_placement"]["vm1"] == "pm2"
+    assert summary["final_placement"]["vm1"] == "pm1"
+    placed = json.load(open(os.path.join(LOGS, "paper-cluster", "testbed.json")))
+    assert placed["cluster"]["placement"]["pm2"] == "srv2"
 
 
 def test_bench_migration(clean_machine):

@@ -131,20 +131,20 @@ def test_remote_shells_end_on_sighup_even_when_started_with_it_ignored():
     assert pgid.strip() == pid.strip()                   # their own group
 
 
-def test_processes_left_running_on_another_server_are_refused(tmp_path):
-    """A ping or thin client on a host of another server could not be
-    stopped by its PID from here: refused, naming the host and the way out."""
-    from controller.rundir import RunDir
-    from testbed.probes import ProbeError, Probes
+def test_ovct_run_takes_the_cluster_options_and_refuses_bad_ones_before_starting(
+        monkeypatch, capsys):
+    from testbed import ROOT
+    paper = f"{ROOT}/experiments/scenarios/paper.yaml"
+    seen = {}
 
-    class Node:
-        def __init__(self, remote):
-            self.isRemote = remote
-
-        def popen(self, *a, **kw):
-            raise AssertionError("nothing may start")
-    probes = Probes(paper_topology(), lambda name: Node(name == "tcl2"), RunDir(str(tmp_path)))
-    with pytest.raises(ProbeError, match="thin client on tcl2: tcl2 is on another server"):
-        probes.start_session("tcl2", "vm1", "python3", str(tmp_path / "log"))
-    with pytest.raises(ProbeError, match=r"background ping on tcl2: .*--place SWITCH=local"):
-        probes.start_ping("tcl2", "vm1")
+    def run_scenario(scn, out, **kw):
+        seen.update(kw)
+        raise RuntimeError("stop here: nothing may start in the unit tier")
+    monkeypatch.setattr(cli, "run_scenario", run_scenario)
+    assert cli.main(["run", paper, "--standin", "1", "--place", "s9=srv2"]) == 2
+    assert "s9" in capsys.readouterr().err and not seen
+    with pytest.raises(RuntimeError, match="stop here"):
+        cli.main(["run", paper, "--standin", "1", "--out", "/nonexistent/x"])
+    cluster = seen["cluster"]
+    assert [s.name for s in cluster.servers] == ["srv2"]
+    assert cluster.where["pm2"] == "srv2" and cluster.where["pm1"] == "local"
