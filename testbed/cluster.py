@@ -82,14 +82,15 @@ def run_here(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess
 
 
 def run_over_ssh(config: str | None, server: Server, cmd: list[str],
-                 timeout: float = 60) -> subprocess.CompletedProcess:
-    """A command on ``server`` as its root (``sudo`` for another user).
-    ssh joins its arguments into one line for the remote shell: each is
-    quoted, so the command runs there with the arguments it has here."""
+                 timeout: float = 60, stdin=subprocess.DEVNULL) -> subprocess.CompletedProcess:
+    """A command on ``server`` as its root (``sudo`` for another user),
+    ``stdin`` its input.  ssh joins its arguments into one line for the
+    remote shell: each is quoted, so the command runs there with the
+    arguments it has here."""
     return subprocess.run(ssh_base(config) + [
         "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", f"{server.user}@{server.address}",
         *(["sudo"] if server.user != "root" else []), *map(shlex.quote, cmd)],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        stdin=stdin, capture_output=True, text=True, timeout=timeout)
 
 
 def mininet_classes(ssh_config: str | None):
@@ -701,12 +702,9 @@ class ClusterRun:
         script = (f"trap 'rm -f {tmp}' EXIT; mkdir -p {shlex.quote(os.path.dirname(path))} && "
                   f"cat > {tmp} && echo '{local}  '{tmp} | sha256sum -c --quiet && "
                   f"mv {tmp} {shlex.quote(path)}")
-        s = self.server(name)
         with open(path, "rb") as src:
-            p = subprocess.run(ssh_base(self.ssh_config) + [
-                "-o", "BatchMode=yes", f"{s.user}@{s.address}",
-                *(["sudo"] if s.user != "root" else []), "sh", "-c", shlex.quote(script)],
-                stdin=src, capture_output=True, text=True, timeout=1800)
+            p = run_over_ssh(self.ssh_config, self.server(name), ["sh", "-c", script],
+                             timeout=1800, stdin=src)
         if p.returncode != 0:
             raise ClusterError(f"copying {path} to {name}: {p.stderr.strip()}")
         return True

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from controller.hypervisor import HostSpec
 from controller.rundir import RunDir
 from testbed import accel, guest_image, preflight
+from testbed.cluster import LOCAL
 from testbed.controller_proc import ControllerClient
 from testbed.probes import project_module
 from testbed import libvirt_config as LC
@@ -67,9 +68,6 @@ class KvmFleet:
         self.vm_boot_s: dict[str, float] = {}
         self.hosts: list = []              # testbed.kvmhost.KvmHost nodes
         self._left: list = []
-        #: cluster mode: the guest image files copied to each other server
-        #: (none where that server had them already)
-        self.copied_to: dict[str, list[str]] = {}
         #: how long the first libvirtd took to answer for its capabilities
         #: (~0.05 s from a valid seed; ~8 s when it had to probe QEMU)
         self.caps_s: float | None = None
@@ -86,7 +84,6 @@ class KvmFleet:
         """The other server a KVM host is placed on (None: this one)."""
         if self.cluster is None:
             return None
-        from testbed.cluster import LOCAL
         srv = self.cluster.where.get(host, LOCAL)
         return None if srv == LOCAL else srv
 
@@ -112,7 +109,7 @@ class KvmFleet:
     def host_specs(self) -> list[HostSpec]:
         """The hypervisor inventory: where each KVM host's libvirtd will be
         reached from here (on another server: through the socket forward)."""
-        return [HostSpec(h.name, f"qemu+unix:///system?socket={self._forward_socket(h.name)}"
+        return [HostSpec(h.name, LC.socket_uri(self._forward_socket(h.name))
                          if self.server_of(h.name) else LC.libvirt_uri(self._state_dir(h.name)),
                          h.ip, self.host_memory_mib, self.host_cpus)
                 for h in self.topology.hosts_by_role(KVM_HOST)]
@@ -180,8 +177,7 @@ class KvmFleet:
                 if probe.returncode != 0 or lacking:
                     raise FleetError(lacking or f"server {srv}: {probe.stderr.strip()}")
                 for path in (self.image.kernel, self.image.initrd, self.image.rootfs):
-                    self.copied_to[srv] = self.copied_to.get(srv, []) + (
-                        [path] if self.cluster.sync_file(srv, path) else [])
+                    self.cluster.sync_file(srv, path)
                 if self.topology.vms:
                     consoles = os.path.dirname(self.run.console_log(self.topology.vms[0].name))
                     made = self.cluster.run_on(srv, ["mkdir", "-p", consoles])

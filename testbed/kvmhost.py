@@ -36,7 +36,7 @@ from testbed.procs import identity, same_process
 from mininet.node import Host
 
 from testbed import libvirt_config as LC
-from testbed.cluster import kill_as, proc_identities, proc_identity, server_sh
+from testbed.cluster import kill_as, proc_identity, server_sh
 from testbed.probes import reap
 from testbed.wait import WaitTimeout, wait_until as until
 from testbed.libvirt_config import PRIVATE
@@ -153,7 +153,6 @@ class KvmHost(Host):
                   LC.libvirtd_conf(LC.host_uuid(self.name, run_id), self.IP(),
                                    "/var/log/libvirt/libvirtd.log"))
         self._put("/etc/libvirt", "qemu.conf", LC.qemu_conf())
-        self._libvirtd_there = None       # RemoteKvm: its PID there, once written
         os.makedirs(self.log_dir, exist_ok=True)
         out = open(os.path.join(self.log_dir, "libvirtd.out"), "ab")
         self.libvirtd = self.popen(
@@ -260,9 +259,6 @@ class RemoteKvm:
                               f'[ "${{f##*/}}" = driver.pid ] && continue; cat "$f"; echo; done')
         return [int(x) for x in out.split() if x.isdigit()]
 
-    def _identities(self, pids) -> dict[int, tuple[str, str, str]]:
-        return proc_identities(self._on_server, pids)
-
     def _identity(self, pid: int):
         return proc_identity(self._on_server, pid)
 
@@ -275,14 +271,18 @@ class RemoteKvm:
     # libvirtd there: ``self.libvirtd`` is the ssh that started it, which
     # may end (a dropped connection) while the daemon goes on; the daemon is
     # known by the PID it wrote and its start time
+    def start_libvirtd(self, run_id: str) -> None:
+        self._libvirtd_there: tuple[int, tuple[str, str]] | None = None   # not written yet
+        super().start_libvirtd(run_id)
+
     def _daemon_there(self) -> tuple[int, tuple[str, str]] | None:
-        if getattr(self, "_libvirtd_there", None) is None:
+        if self._libvirtd_there is None:
             pidfile = os.path.join(self.backing("/run/libvirt"), "libvirtd.pid")
             out = self._on_server(f"cat {shlex.quote(pidfile)} 2>/dev/null; true").strip()
             seen = self._identity(int(out)) if out.isdigit() else None
             if seen is not None and seen[1] == "libvirtd":
                 self._libvirtd_there = (int(out), seen)
-        return getattr(self, "_libvirtd_there", None)
+        return self._libvirtd_there
 
     def _daemon_running(self) -> bool:
         there = self._daemon_there()

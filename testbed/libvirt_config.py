@@ -39,7 +39,12 @@ def socket_path(state_dir: str) -> str:
 def libvirt_uri(state_dir: str) -> str:
     """How the root namespace (the controller, the testbed) reaches the
     libvirtd of the KVM host whose state lives in ``state_dir``."""
-    return f"qemu+unix:///system?socket={socket_path(state_dir)}"
+    return socket_uri(socket_path(state_dir))
+
+
+def socket_uri(socket: str) -> str:
+    """The libvirt URI of the libvirtd behind a UNIX socket here."""
+    return f"qemu+unix:///system?socket={socket}"
 
 
 _NS = uuid.UUID("6f7c2d0e-0c7a-4f6b-9a57-0ac7e5b1d0c7")

@@ -34,7 +34,8 @@ import pytest
 
 from controller import events as E
 from experiments.common import metadata
-from testbed import ROOT, flowcheck
+from testbed import flowcheck
+from testbed.probes import project_module
 from testbed.topology import paper_topology
 from testbed.wait import WaitTimeout, wait_until
 from tests.integration.conftest import ARTIFACTS, finish, paper_policy, start, wait_event
@@ -80,9 +81,9 @@ SPOOFER: dict = {}
 def _spoof(tb):
     intf = tb.host("tcl2").defaultIntf().name
     SPOOFER["proc"] = tb.host("tcl2").popen(
-        [tb.python, "-m", "testbed.spoof", "rarp", "--iface", intf, "--mac", VM_MAC,
-         "--count", str(int(FAULT_S / 0.1)), "--interval", "0.1"],
-        env=dict(os.environ, PYTHONPATH=ROOT), stdout=subprocess.PIPE,
+        project_module(tb.python, "testbed.spoof", "rarp", "--iface", intf, "--mac", VM_MAC,
+                       "--count", str(int(FAULT_S / 0.1)), "--interval", "0.1"),
+        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
 
 

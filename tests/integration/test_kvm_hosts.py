@@ -18,7 +18,7 @@ from controller import hypervisor as H
 from controller.hypervisor import MigrationError
 from controller.libvirt_hv import LibvirtHypervisor
 from controller.stats import relayed
-from testbed import ROOT
+from testbed.probes import project_module
 from testbed.topology import paper_topology
 from testbed.wait import wait_until
 
@@ -80,8 +80,8 @@ def test_live_migration_keeps_tcp_and_moves_the_path(net, attach):
     attach(net)
     _place(net, "vm1", "pm2")
     tcl1 = net.host("tcl1")
-    hold = tcl1.popen([net.python, "-m", "testbed.rfb", "--hold", VM1], text=True,
-                      stdin=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
+    hold = tcl1.popen(project_module(net.python, "testbed.rfb", "--hold", VM1), text=True,
+                      stdin=subprocess.PIPE)
     assert hold.stdout.readline().startswith("GREETING RFB 003.")
     pinger = net.start_ping("tcl1", "vm1", interval=0.01)
     try:

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from testbed.cluster import proc_identities
 from testbed.kvmhost import KvmHost, RemoteKvm
 
 
@@ -20,6 +21,7 @@ class Here(RemoteKvm, KvmHost):
         self.name, self.server = "pm9", "srv9"
         self.state_dir, self.log_dir = str(state_dir), str(log_dir)
         self.libvirtd, self.qemu_pids = None, {}
+        self._libvirtd_there = None            # as start_libvirtd leaves it
 
     def rpopen(self, cmd, tt=True, **opts):
         assert tt is False              # binary data must not go through a tty
@@ -47,7 +49,7 @@ def test_a_process_is_known_by_its_start_time_and_name(host, sleeper):
     assert not host._alive_as(sleeper.pid, ("1", "sleep"))     # another start time
     assert not host._alive_as(sleeper.pid, (seen[0], "qemu"))  # another name
     assert host._identity(2 ** 22 + 1) is None                 # no such PID
-    assert host._identities([]) == {}
+    assert proc_identities(host._on_server, []) == {}
 
 
 def test_a_kill_hits_only_the_process_that_was_seen(host, sleeper):
@@ -62,7 +64,7 @@ def test_a_kill_hits_only_the_process_that_was_seen(host, sleeper):
 def test_a_zombie_is_not_running(host):
     p = subprocess.Popen(["true"])
     deadline = time.monotonic() + 10
-    while host._identities([p.pid]).get(p.pid, ("", "R"))[1] != "Z":
+    while proc_identities(host._on_server, [p.pid]).get(p.pid, ("", "R"))[1] != "Z":
         assert time.monotonic() < deadline, "never became a zombie"
         time.sleep(0.02)
     assert host._identity(p.pid) is None
